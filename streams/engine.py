@@ -1,0 +1,350 @@
+"""The seller performance engine: facts in, day buckets and alerts out.
+
+One `Engine` holds the state of one partition: the facts of its sellers'
+orders, messages and returns, per seller and metric a ring of day buckets,
+per seller and rate the window sums and the status. `apply(event)` folds an
+event into its object's facts, recomputes that object's contribution to
+each metric and applies the difference to the buckets. The engine's clock
+is the event time of the latest event applied: when it passes a deadline
+the object is recomputed, when it crosses a day every window moves. No I/O,
+no Kafka, no wall clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from streams import handlers
+from streams.alerts import (
+    HEALTH_OF_STATUS,
+    INSUFFICIENT,
+    STATUS_NAMES,
+    Alert,
+    alert_id,
+    judge,
+    worth_alerting,
+)
+from streams.clock import DAY_MS, iso_day, iso_ms
+from streams.events import AnyEvent, event_time_ms
+from streams.facts import Facts
+from streams.metrics import KINDS, Kind, Metric, get_metric
+from streams.targets import Entry, TargetProfile, TargetVersion
+from streams.window import ONE, SellerState, shift_sum, window_sum
+
+_NEVER: Final = -(2**62)
+_RECENT: Final = 5
+FEEDBACK_HORIZON_MS: Final = 90 * DAY_MS
+ORPHAN_HORIZON_MS: Final = 90 * DAY_MS
+
+
+@dataclass(slots=True)
+class EngineStats:
+    """Counters of what the engine did."""
+
+    events_total: int = 0
+    """Events applied."""
+    deadlines_total: int = 0
+    """Objects recomputed because the clock passed one of their deadlines."""
+    expired_total: int = 0
+    """Objects whose facts were dropped by retention."""
+    alerts_total: int = 0
+    """Alerts emitted."""
+    by_type: dict[str, int] = field(default_factory=dict)
+    """Events applied per event type."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The profile compiled into index tables for the hot path."""
+
+    metrics: tuple[Metric, ...]
+    """Metrics used by the profile; their position is the bucket slot."""
+    by_kind: dict[Kind, tuple[tuple[int, Callable[[Any, int], int]], ...]]
+    """Per kind, (slot, contribution) in the order of `Facts.applied`."""
+    deadlines: dict[Kind, tuple[Callable[[Any], tuple[int, ...]], ...]]
+    """Per kind, the deadline functions of its metrics."""
+    entries_of_slot: tuple[tuple[int, ...], ...]
+    """Per slot, the profile entries computed from it."""
+    hold_ms: int
+    """How long facts must be kept after their last anchor to stay in every window."""
+
+    @staticmethod
+    def build(profile: TargetProfile) -> Plan:
+        """Compile a target profile."""
+        names = list(dict.fromkeys(e.metric for e in profile.entries))
+        metrics = tuple(get_metric(n) for n in names)
+        by_kind = {k: tuple((i, m.contribution) for i, m in enumerate(metrics) if m.kind == k)
+                   for k in KINDS}
+        deadlines = {k: tuple(m.deadlines for m in metrics if m.kind == k) for k in KINDS}
+        entries_of_slot = tuple(
+            tuple(j for j, e in enumerate(profile.entries) if e.metric == m.name) for m in metrics
+        )
+        hold_ms = (profile.horizon_days + 1) * DAY_MS
+        return Plan(metrics, by_kind, deadlines, entries_of_slot, hold_ms)
+
+
+class Engine:
+    """State and logic of one partition; drive it with `apply(event)`."""
+
+    def __init__(self, profile: TargetProfile) -> None:
+        self.profile = profile
+        self.entries: tuple[Entry, ...] = profile.entries
+        self.plan = Plan.build(profile)
+        self.sellers: dict[str, SellerState] = {}
+        self.clock_ms = _NEVER
+        """Event time of the latest event applied; deadlines before it have passed."""
+        self.day = _NEVER
+        """UTC day of the clock."""
+        self.win_hi: list[int] = [_NEVER] * len(self.entries)
+        """Per entry, the last day of the window (inclusive)."""
+        self.win_lo: list[int] = [_NEVER] * len(self.entries)
+        """Per entry, the day before the window's first day (exclusive)."""
+        self.floor: list[int] = [_NEVER] * len(self.plan.metrics)
+        """Per slot, days at or before this are outside every present and future window."""
+        self.versions: list[TargetVersion] = [e.versions[0] for e in self.entries]
+        """Per entry, the target version in force on the clock's day."""
+        self.changed: set[str] = set()
+        """Sellers whose rates or statuses changed since `take_changed()`."""
+        self.stats = EngineStats()
+        self._wakes: list[tuple[int, str, int, str]] = []
+        self._alerts: list[Alert] = []
+
+    # -- the hot path --------------------------------------------------------
+
+    def apply(self, event: AnyEvent) -> list[Alert]:
+        """Fold one event in; return the alerts it caused (often none)."""
+        alerts = self._alerts = []
+        t = event_time_ms(event)
+        if t > self.clock_ms:
+            self._advance(t)
+        seller = self.sellers.get(event.seller_id)
+        if seller is None:
+            seller = self.sellers[event.seller_id] = SellerState(
+                event.seller_id, len(self.plan.metrics), len(self.entries)
+            )
+        kind, facts = handlers.fold(seller, event, t, self.plan)
+        self.stats.events_total += 1
+        by_type = self.stats.by_type
+        by_type[event.__struct_config__.tag] = by_type.get(event.__struct_config__.tag, 0) + 1  # type: ignore[index, arg-type]
+        self._recompute(seller, kind, facts)
+        return alerts
+
+    def _recompute(self, seller: SellerState, kind: Kind, facts: Facts) -> None:
+        """Apply the change of one object's contributions, then judge what moved."""
+        applied = facts.applied
+        clock = self.clock_ms
+        touched = 0
+        for i, (slot, contribution) in enumerate(self.plan.by_kind[kind]):
+            new = contribution(facts, clock)
+            old = applied[i]
+            if new != old:
+                applied[i] = new
+                self._move(seller, slot, old, new, facts)
+                touched |= 1 << slot
+        self._schedule(seller.seller_id, kind, facts)
+        if touched:
+            for slot, entries in enumerate(self.plan.entries_of_slot):
+                if touched >> slot & 1:
+                    for j in entries:
+                        self._judge(seller, j)
+
+    def _move(self, seller: SellerState, slot: int, old: int, new: int, facts: Facts) -> None:
+        """Take the old contribution out of the buckets and window sums, put the new one in."""
+        buckets = seller.buckets[slot]
+        sums = seller.sums
+        floor = self.floor[slot]
+        entries = self.plan.entries_of_slot[slot]
+        for packed, sign in ((old, -1), (new, 1)):
+            if not packed:
+                continue
+            day = packed >> 1
+            if day <= floor:
+                continue  # outside every window, now and later
+            delta = sign * (ONE | (packed & 1))
+            count = buckets.get(day, 0) + delta
+            if count:
+                buckets[day] = count
+            else:
+                del buckets[day]
+            for j in entries:
+                if self.win_lo[j] < day <= self.win_hi[j]:
+                    sums[j] += delta
+        self.changed.add(seller.seller_id)
+        if self.plan.metrics[slot].numerator_is_bad == bool(new & 1) and new and (
+            not old or (old & 1) != (new & 1)
+        ):
+            seller.remember(slot, new >> 1, handlers.order_id_of(facts), _RECENT)
+
+    def _judge(self, seller: SellerState, j: int) -> None:
+        """Re-judge one rate of one seller; emit an alert on a change worth telling."""
+        total = seller.sums[j]
+        den = total >> 32
+        num = total & 0xFFFFFFFF
+        previous = seller.status[j]
+        entry = self.entries[j]
+        if previous == INSUFFICIENT and den < entry.min_sample:
+            return
+        status = judge(entry, self.versions[j], num, den, previous)
+        if status == previous:
+            return
+        seller.status[j] = status
+        self.changed.add(seller.seller_id)
+        if worth_alerting(previous, status):
+            self._alerts.append(self._alert(seller, j, previous, status, num, den))
+
+    # -- time ----------------------------------------------------------------
+
+    def advance(self, clock_ms: int) -> list[Alert]:
+        """Move the clock forward with no event: the alerts that deadlines and days caused."""
+        alerts = self._alerts = []
+        if clock_ms > self.clock_ms:
+            self._advance(clock_ms)
+        return alerts
+
+    def _advance(self, clock_ms: int) -> None:
+        """Fire passed deadlines, slide windows on a new day."""
+        self.clock_ms = clock_ms
+        day = clock_ms // DAY_MS
+        if day != self.day:
+            self._new_day(day)
+        wakes = self._wakes
+        while wakes and wakes[0][0] < clock_ms:
+            due, seller_id, kind_no, key = heapq.heappop(wakes)
+            self._wake(due, seller_id, KINDS[kind_no], key)
+
+    def _wake(self, due: int, seller_id: str, kind: Kind, key: str) -> None:
+        """A deadline or expiry of one object has passed."""
+        seller = self.sellers.get(seller_id)
+        if seller is None:
+            return
+        objects = seller.objects(kind)
+        facts = objects.get(key)
+        if facts is None or facts.wake_ms != due:
+            return  # stale: the object was rescheduled or dropped
+        facts.wake_ms = None
+        if self.clock_ms > handlers.expiry_ms(kind, facts, self.plan.hold_ms):
+            del objects[key]
+            self.stats.expired_total += 1
+            return
+        self.stats.deadlines_total += 1
+        self._recompute(seller, kind, facts)
+
+    def _schedule(self, seller_id: str, kind: Kind, facts: Facts) -> None:
+        """Make sure the object is looked at again at its next deadline or expiry."""
+        clock = self.clock_ms
+        nxt = handlers.expiry_ms(kind, facts, self.plan.hold_ms)
+        for deadlines in self.plan.deadlines[kind]:
+            for d in deadlines(facts):
+                if clock <= d < nxt:
+                    nxt = d
+        if facts.wake_ms is None or nxt < facts.wake_ms:
+            facts.wake_ms = nxt
+            heapq.heappush(self._wakes, (nxt, seller_id, KINDS.index(kind), facts.key))
+
+    def _new_day(self, day: int) -> None:
+        """Slide every window to end on the new day and re-judge what changed."""
+        old_hi = list(self.win_hi)
+        old_lo = list(self.win_lo)
+        self.day = day
+        version_changed = []
+        for j, e in enumerate(self.entries):
+            self.win_hi[j] = day - e.lag_days
+            self.win_lo[j] = day - e.lag_days - e.window_days
+            version = e.version_at(day)
+            version_changed.append(version is not self.versions[j])
+            self.versions[j] = version
+        for slot, entries in enumerate(self.plan.entries_of_slot):
+            self.floor[slot] = min(self.win_lo[j] for j in entries)
+        prune = day % 8 == 0
+        for seller in self.sellers.values():
+            self._slide(seller, old_lo, old_hi, version_changed)
+            if prune:
+                seller.prune(self.floor)
+
+    def _slide(
+        self, seller: SellerState, old_lo: list[int], old_hi: list[int], forced: list[bool]
+    ) -> None:
+        sums = seller.sums
+        changed = False
+        for slot, entries in enumerate(self.plan.entries_of_slot):
+            buckets = seller.buckets[slot]
+            for j in entries:
+                before = sums[j]
+                if buckets:
+                    if old_hi[j] == _NEVER:
+                        sums[j] = window_sum(buckets, self.win_lo[j], self.win_hi[j])
+                    else:
+                        sums[j] = shift_sum(
+                            buckets, before, old_lo[j], old_hi[j], self.win_lo[j], self.win_hi[j]
+                        )
+                if sums[j] != before or forced[j]:
+                    changed = True
+                    self._judge(seller, j)
+        if changed:
+            self.changed.add(seller.seller_id)
+
+    # -- reading -------------------------------------------------------------
+
+    def _alert(
+        self, seller: SellerState, j: int, previous: int, status: int, num: int, den: int
+    ) -> Alert:
+        entry = self.entries[j]
+        version = self.versions[j]
+        as_of = iso_ms(self.clock_ms)
+        self.stats.alerts_total += 1
+        slot = self.plan.metrics.index(get_metric(entry.metric))
+        return Alert(
+            alert_id=alert_id(
+                seller.seller_id, entry.name, STATUS_NAMES[previous], STATUS_NAMES[status],
+                self.clock_ms, num, den, version.version_id,
+            ),
+            seller_id=seller.seller_id,
+            metric=entry.name,
+            title=entry.title,
+            status=STATUS_NAMES[status],  # type: ignore[arg-type]
+            previous_status=STATUS_NAMES[previous],  # type: ignore[arg-type]
+            value=num / den if den else None,
+            numerator=num,
+            denominator=den,
+            target=version.target,
+            direction=entry.direction,
+            warning_margin=version.warning_margin,
+            window_days=entry.window_days,
+            lag_days=entry.lag_days,
+            window_start=iso_day(self.win_lo[j] + 1),
+            window_end=iso_day(self.win_hi[j]),
+            target_profile=self.profile.name,
+            target_version=version.version_id,
+            as_of=as_of,
+            order_ids=seller.recent_ids(slot, self.win_lo[j], self.win_hi[j]),
+            account_health=HEALTH_OF_STATUS[max(seller.status)],
+        )
+
+    def rates(self, seller_id: str) -> dict[str, tuple[int, int]]:
+        """Per entry name, (numerator, denominator) over its current window."""
+        seller = self.sellers.get(seller_id)
+        if seller is None:
+            return {}
+        return {e.name: (s & 0xFFFFFFFF, s >> 32) for e, s in zip(self.entries, seller.sums,
+                                                                   strict=True)}
+
+    def take_changed(self) -> set[str]:
+        """The sellers changed since the last call (for snapshots), and forget them."""
+        changed, self.changed = self.changed, set()
+        return changed
+
+    def open_objects(self) -> int:
+        """Objects whose facts are held."""
+        return sum(len(s.orders) + len(s.messages) + len(s.returns)
+                   for s in self.sellers.values())
+
+
+def apply_all(engine: Engine, events: Iterable[AnyEvent]) -> list[Alert]:
+    """Apply events in order; all the alerts."""
+    out: list[Alert] = []
+    for event in events:
+        out.extend(engine.apply(event))
+    return out

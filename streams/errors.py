@@ -1,0 +1,29 @@
+"""The project's exception hierarchy."""
+
+from __future__ import annotations
+
+
+class SellerPerfError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class InvalidEvent(SellerPerfError):
+    """An input event could not be used; names the field, value and expectation."""
+
+    def __init__(self, reason: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.field = field
+
+    @property
+    def message(self) -> str:
+        """The human-readable explanation."""
+        return str(self.args[0])
+
+
+class TargetProfileError(SellerPerfError):
+    """A target profile file is malformed."""
+
+
+class UnknownMetric(SellerPerfError):
+    """A target profile names a metric that is not registered."""

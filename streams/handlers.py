@@ -1,0 +1,219 @@
+"""How each event type folds into the facts of its object (docs/semantics.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from streams import events as ev
+from streams.facts import CLAIM_OPEN, Facts, MessageFacts, OrderFacts, ReturnFacts, first
+from streams.metrics import Kind
+
+if TYPE_CHECKING:
+    from streams.engine import Plan
+    from streams.window import SellerState
+
+ORPHAN_HORIZON_MS: Final = 90 * 86_400_000
+"""How long facts of an object whose opening event never came are kept."""
+LATE_FACT_HORIZON_MS: Final = 90 * 86_400_000
+"""Feedback and claims can come this long after the order or its delivery date."""
+
+
+def _order(seller: SellerState, event: ev.OrderEvent, t: int, plan: Plan) -> OrderFacts:
+    f = seller.orders.get(event.order_id)
+    if f is None:
+        f = seller.orders[event.order_id] = OrderFacts(event.order_id, len(plan.by_kind["order"]))
+    if t > f.last_ms:
+        f.last_ms = t
+    return f
+
+
+def _message(seller: SellerState, message_id: str, t: int, plan: Plan) -> MessageFacts:
+    f = seller.messages.get(message_id)
+    if f is None:
+        f = seller.messages[message_id] = MessageFacts(message_id, len(plan.by_kind["message"]))
+    if t > f.last_ms:
+        f.last_ms = t
+    return f
+
+
+def _return(seller: SellerState, event: ev.ReturnEvent, t: int, plan: Plan) -> ReturnFacts:
+    f = seller.returns.get(event.return_id)
+    if f is None:
+        f = seller.returns[event.return_id] = ReturnFacts(
+            event.return_id, len(plan.by_kind["return"])
+        )
+    if t > f.last_ms:
+        f.last_ms = t
+    return f
+
+
+def _ms(value: Any) -> int:
+    return int(value.timestamp()) * 1000 + value.microsecond // 1000
+
+
+def _placed(s: SellerState, e: ev.OrderPlaced, t: int, p: Plan) -> tuple[Kind, Facts]:
+    f = _order(s, e, t, p)
+    stamp = (t, e.event_id)
+    if stamp > f.placed_stamp:
+        f.placed_stamp = stamp
+        f.placed_ms = t
+        f.expected_ship_ms = _ms(e.expected_ship_at)
+        f.promised_ms = _ms(e.promised_delivery_at)
+        f.channel = e.channel
+        f.marketplace = e.marketplace
+        f.units = e.units
+    return "order", f
+
+
+def _cancelled(s: SellerState, e: ev.OrderCancelled, t: int, p: Plan) -> tuple[Kind, Facts]:
+    f = _order(s, e, t, p)
+    stamp = (t, e.event_id)
+    if stamp > f.cancel_stamp:
+        f.cancel_stamp = stamp
+        f.cancelled_by = e.cancelled_by
+    return "order", f
+
+
+def _feedback(s: SellerState, e: ev.OrderEvent, t: int, p: Plan) -> tuple[Kind, Facts]:
+    f = _order(s, e, t, p)
+    stamp = (t, e.event_id)
+    if stamp > f.feedback_stamp:
+        f.feedback_stamp = stamp
+        f.rating = e.rating if isinstance(e, ev.FeedbackReceived) else None
+    return "order", f
+
+
+def _claim(s: SellerState, e: ev.OrderEvent, t: int, p: Plan) -> tuple[Kind, Facts]:
+    f = _order(s, e, t, p)
+    if isinstance(e, ev.ClaimDecided):
+        f.set_claim(e.claim_id, (t, e.event_id), e.decision, e.seller_at_fault)
+    elif isinstance(e, ev.ClaimFiled):
+        f.set_claim(e.claim_id, (t, e.event_id), CLAIM_OPEN, False)
+    return "order", f
+
+
+def _chargeback(s: SellerState, e: ev.OrderEvent, t: int, p: Plan) -> tuple[Kind, Facts]:
+    f = _order(s, e, t, p)
+    if isinstance(e, ev.ChargebackFiled | ev.ChargebackReversed):
+        f.set_chargeback(e.chargeback_id, (t, e.event_id), isinstance(e, ev.ChargebackFiled))
+    return "order", f
+
+
+def _shipped(s: SellerState, e: ev.OrderEvent, t: int, p: Plan) -> tuple[Kind, Facts]:
+    f = _order(s, e, t, p)
+    f.ship_ms = first(f.ship_ms, t)
+    return "order", f
+
+
+def _tracked(s: SellerState, e: ev.OrderEvent, t: int, p: Plan) -> tuple[Kind, Facts]:
+    f = _order(s, e, t, p)
+    f.tracking_ms = first(f.tracking_ms, t)
+    return "order", f
+
+
+def _delivered(s: SellerState, e: ev.OrderEvent, t: int, p: Plan) -> tuple[Kind, Facts]:
+    f = _order(s, e, t, p)
+    f.delivered_ms = first(f.delivered_ms, t)
+    return "order", f
+
+
+def _received_msg(
+    s: SellerState, e: ev.MessageReceived, t: int, p: Plan
+) -> tuple[Kind, Facts]:
+    f = _message(s, e.message_id, t, p)
+    stamp = (t, e.event_id)
+    if stamp > f.received_stamp:
+        f.received_stamp = stamp
+        f.received_ms = t
+        f.needs_reply = e.needs_reply
+        f.order_id = e.order_id
+    return "message", f
+
+
+def _replied(s: SellerState, e: ev.SellerReplied, t: int, p: Plan) -> tuple[Kind, Facts]:
+    f = _message(s, e.message_id, t, p)
+    f.replied_ms = first(f.replied_ms, t)
+    return "message", f
+
+
+def _requested(s: SellerState, e: ev.ReturnRequested, t: int, p: Plan) -> tuple[Kind, Facts]:
+    f = _return(s, e, t, p)
+    stamp = (t, e.event_id)
+    if stamp > f.requested_stamp:
+        f.requested_stamp = stamp
+        f.requested_ms = t
+        f.order_id = e.order_id
+    return "return", f
+
+
+def _return_step(s: SellerState, e: ev.ReturnEvent, t: int, p: Plan) -> tuple[Kind, Facts]:
+    f = _return(s, e, t, p)
+    if isinstance(e, ev.ReturnAuthorised):
+        f.authorised_ms = first(f.authorised_ms, t)
+    elif isinstance(e, ev.ReturnRejected):
+        f.rejected_ms = first(f.rejected_ms, t)
+        f.rejected_invalid = f.rejected_invalid or not e.within_policy
+    elif isinstance(e, ev.ReturnReceived):
+        f.received_ms = first(f.received_ms, t)
+    elif isinstance(e, ev.RefundIssued):
+        f.refunded_ms = first(f.refunded_ms, t)
+    elif isinstance(e, ev.ReturnFeedback):
+        stamp = (t, e.event_id)
+        if stamp > f.feedback_stamp:
+            f.feedback_stamp = stamp
+            f.satisfied = e.satisfied
+    return "return", f
+
+
+Fold = Callable[[Any, Any, int, Any], tuple[Kind, Facts]]
+_FOLDS: Final[dict[type, Fold]] = {
+    ev.OrderPlaced: _placed,
+    ev.OrderCancelled: _cancelled,
+    ev.FeedbackReceived: _feedback,
+    ev.FeedbackRemoved: _feedback,
+    ev.ClaimFiled: _claim,
+    ev.ClaimDecided: _claim,
+    ev.ChargebackFiled: _chargeback,
+    ev.ChargebackReversed: _chargeback,
+    ev.ShipmentConfirmed: _shipped,
+    ev.TrackingValidated: _tracked,
+    ev.Delivered: _delivered,
+    ev.MessageReceived: _received_msg,
+    ev.SellerReplied: _replied,
+    ev.ReturnRequested: _requested,
+    ev.ReturnAuthorised: _return_step,
+    ev.ReturnRejected: _return_step,
+    ev.ReturnReceived: _return_step,
+    ev.RefundIssued: _return_step,
+    ev.ReturnFeedback: _return_step,
+}
+
+
+def fold(seller: SellerState, event: ev.AnyEvent, t: int, plan: Plan) -> tuple[Kind, Facts]:
+    """Fold an event into its object's facts; which kind of object and the facts."""
+    return _FOLDS[type(event)](seller, event, t, plan)
+
+
+def expiry_ms(kind: Kind, f: Any, hold_ms: int) -> int:
+    """After this time no late fact can change the object's contributions: drop it."""
+    if kind == "order":
+        if f.placed_ms is None:
+            return f.last_ms + ORPHAN_HORIZON_MS  # type: ignore[no-any-return]
+        latest = max(f.placed_ms, f.expected_ship_ms, f.promised_ms, f.ship_ms or 0)
+        return latest + max(hold_ms, LATE_FACT_HORIZON_MS)  # type: ignore[no-any-return]
+    if kind == "message":
+        if f.received_ms is None:
+            return f.last_ms + ORPHAN_HORIZON_MS  # type: ignore[no-any-return]
+        return max(f.received_ms, f.last_ms) + hold_ms + 86_400_000  # type: ignore[no-any-return]
+    if f.requested_ms is None and f.received_ms is None:
+        return f.last_ms + ORPHAN_HORIZON_MS  # type: ignore[no-any-return]
+    return max(f.last_ms, f.requested_ms or 0) + hold_ms + 7 * 86_400_000  # type: ignore[no-any-return]
+
+
+def order_id_of(f: Facts) -> str:
+    """The order an object is about, where known, else its own id."""
+    if isinstance(f, OrderFacts):
+        return f.key
+    order_id = f.order_id if isinstance(f, MessageFacts | ReturnFacts) else None
+    return order_id or f.key

@@ -1,0 +1,263 @@
+"""Metric definitions: what one object contributes to a seller's rates.
+
+A metric is a pure function of one object's facts and the watermark. It
+returns 0 when the object does not count, else ``anchor_day << 1 | bad``
+(see `pack`), where *in numerator* is the second field. Adding a metric is
+one `Metric(...)` and one `register(...)`; see the README's worked example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from streams.clock import DAY_MS, HOUR_MS, add_business_days
+from streams.errors import UnknownMetric
+from streams.facts import MessageFacts, OrderFacts, ReturnFacts
+
+Kind = Literal["order", "message", "return"]
+KINDS: Final[tuple[Kind, ...]] = ("order", "message", "return")
+
+Contribution = Callable[[Any, int], int]
+"""(facts, watermark_ms) -> 0, or anchor_day << 1 | in_numerator."""
+
+
+def pack(anchor_ms: int, in_numerator: bool) -> int:
+    """Encode a contribution: counted on the anchor's day, numerator or not."""
+    return (anchor_ms // DAY_MS) << 1 | in_numerator
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One rate over one kind of object."""
+
+    name: str
+    """Registry key, referenced by target profiles."""
+    kind: Kind
+    """Which objects it counts."""
+    contribution: Contribution
+    """The object's contribution given its facts and the watermark."""
+    deadlines: Callable[[Any], tuple[int, ...]]
+    """Times at which the contribution may change with no new event."""
+    numerator_is_bad: bool
+    """True when the numerator counts defects (the order ids of an alert)."""
+    title: str
+    """Human-readable name."""
+
+
+_REGISTRY: dict[str, Metric] = {}
+
+
+def register(metric: Metric) -> Metric:
+    """Make a metric available to target profiles."""
+    _REGISTRY[metric.name] = metric
+    return metric
+
+
+def get_metric(name: str) -> Metric:
+    """Look a metric up by name."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise UnknownMetric(f"metric {name!r} is not registered; known: {known}") from None
+
+
+def registered() -> dict[str, Metric]:
+    """All registered metrics by name."""
+    return dict(_REGISTRY)
+
+
+def _none(_: Any) -> tuple[int, ...]:
+    return ()
+
+
+# -- orders -----------------------------------------------------------------
+
+
+def _order_defect(f: OrderFacts, wm: int) -> int:
+    if f.placed_ms is None:
+        return 0
+    rating = f.rating
+    bad = (rating is not None and rating <= 2) or f.has_open_claim_or_chargeback()
+    return pack(f.placed_ms, bad)
+
+
+def _negative_feedback(f: OrderFacts, wm: int) -> int:
+    if f.placed_ms is None:
+        return 0
+    return pack(f.placed_ms, f.rating is not None and f.rating <= 2)
+
+
+def _seller_cancel(f: OrderFacts, wm: int) -> int:
+    if f.placed_ms is None or f.channel != "seller":
+        return 0
+    by = f.cancelled_by
+    return pack(f.placed_ms, by == "seller" or by == "system")
+
+
+def _late_shipment(f: OrderFacts, wm: int) -> int:
+    if f.placed_ms is None or f.channel != "seller":
+        return 0
+    ship_ms = f.ship_ms
+    if ship_ms is None:
+        if f.cancelled_by is not None:
+            return 0
+        return pack(f.expected_ship_ms, wm > f.expected_ship_ms)
+    return pack(f.expected_ship_ms, ship_ms > f.expected_ship_ms)
+
+
+def _late_shipment_deadlines(f: OrderFacts) -> tuple[int, ...]:
+    return (f.expected_ship_ms,) if f.placed_ms is not None else ()
+
+
+_SCAN_DUE_MS: Final = 48 * HOUR_MS
+
+
+def _valid_tracking(f: OrderFacts, wm: int) -> int:
+    if f.placed_ms is None or f.channel != "seller" or f.ship_ms is None:
+        return 0
+    if f.tracking_ms is None:
+        # Pending until the scan is due, so a fresh shipment does not count as invalid.
+        return pack(f.ship_ms, False) if wm > f.ship_ms + _SCAN_DUE_MS else 0
+    return pack(f.ship_ms, True)
+
+
+def _scan_deadline(f: OrderFacts) -> tuple[int, ...]:
+    return (f.ship_ms + _SCAN_DUE_MS,) if f.ship_ms is not None else ()
+
+
+def _on_time_delivery(f: OrderFacts, wm: int) -> int:
+    if f.placed_ms is None or f.channel != "seller" or f.ship_ms is None or f.tracking_ms is None:
+        return 0
+    delivered = f.delivered_ms
+    if delivered is None:
+        return pack(f.promised_ms, False) if wm > f.promised_ms else 0
+    return pack(f.promised_ms, delivered <= f.promised_ms)
+
+
+def _promised_deadline(f: OrderFacts) -> tuple[int, ...]:
+    return (f.promised_ms,) if f.placed_ms is not None else ()
+
+
+def _transaction_defect(f: OrderFacts, wm: int) -> int:
+    if f.placed_ms is None:
+        return 0
+    by = f.cancelled_by
+    bad = by == "seller" or by == "system"
+    if not bad and f.claims:
+        bad = any(state == "granted" and fault for _, state, fault in f.claims.values())
+    return pack(f.placed_ms, bad)
+
+
+# -- messages ---------------------------------------------------------------
+
+
+def contact_response(hours: int) -> Metric:
+    """Buyer messages needing a reply, answered within `hours` (good numerator)."""
+    limit_ms = hours * HOUR_MS
+
+    def contribution(f: MessageFacts, wm: int) -> int:
+        received = f.received_ms
+        if received is None or not f.needs_reply:
+            return 0
+        due = received + limit_ms
+        replied = f.replied_ms
+        if replied is None:
+            return pack(received, False) if wm > due else 0
+        return pack(received, replied <= due)
+
+    def deadlines(f: MessageFacts) -> tuple[int, ...]:
+        return (f.received_ms + limit_ms,) if f.received_ms is not None else ()
+
+    name = "contact_response" if hours == 24 else f"contact_response_{hours}h"
+    return Metric(
+        name, "message", contribution, deadlines, False, f"Replies within {hours} hours"
+    )
+
+
+# -- returns ----------------------------------------------------------------
+
+_RETURN_DECISION_MS: Final = 48 * HOUR_MS
+
+
+def _return_dissatisfaction(f: ReturnFacts, wm: int) -> int:
+    requested = f.requested_ms
+    if requested is None:
+        return 0
+    if f.satisfied is False or f.rejected_invalid:
+        return pack(requested, True)
+    due = requested + _RETURN_DECISION_MS
+    decision = min(
+        (t for t in (f.authorised_ms, f.rejected_ms, f.refunded_ms) if t is not None),
+        default=None,
+    )
+    if decision is None:
+        return pack(requested, wm > due)
+    return pack(requested, decision > due)
+
+
+def _return_deadlines(f: ReturnFacts) -> tuple[int, ...]:
+    return (f.requested_ms + _RETURN_DECISION_MS,) if f.requested_ms is not None else ()
+
+
+def _refund_timeliness(f: ReturnFacts, wm: int) -> int:
+    received = f.received_ms
+    if received is None:
+        return 0
+    due = add_business_days(received, 2)
+    refunded = f.refunded_ms
+    return pack(received, (wm > due) if refunded is None else refunded > due)
+
+
+def _refund_deadlines(f: ReturnFacts) -> tuple[int, ...]:
+    return (add_business_days(f.received_ms, 2),) if f.received_ms is not None else ()
+
+
+ORDER_DEFECT = register(
+    Metric("order_defect", "order", _order_defect, _none, True, "Order defect rate")
+)
+SELLER_CANCEL = register(
+    Metric("seller_cancel", "order", _seller_cancel, _none, True, "Seller cancel rate")
+)
+LATE_SHIPMENT = register(
+    Metric(
+        "late_shipment", "order", _late_shipment, _late_shipment_deadlines, True,
+        "Late shipment rate",
+    )
+)
+VALID_TRACKING = register(
+    Metric(
+        "valid_tracking", "order", _valid_tracking, _scan_deadline, False, "Valid tracking rate"
+    )
+)
+ON_TIME_DELIVERY = register(
+    Metric(
+        "on_time_delivery", "order", _on_time_delivery, _promised_deadline, False,
+        "On-time delivery rate",
+    )
+)
+CONTACT_RESPONSE = register(contact_response(24))
+CONTACT_RESPONSE_48H = register(contact_response(48))
+RETURN_DISSATISFACTION = register(
+    Metric(
+        "return_dissatisfaction", "return", _return_dissatisfaction, _return_deadlines, True,
+        "Return dissatisfaction rate",
+    )
+)
+REFUND_TIMELINESS = register(
+    Metric(
+        "refund_timeliness", "return", _refund_timeliness, _refund_deadlines, True,
+        "Late refund rate",
+    )
+)
+NEGATIVE_FEEDBACK = register(
+    Metric("negative_feedback", "order", _negative_feedback, _none, True, "Negative feedback rate")
+)
+TRANSACTION_DEFECT = register(
+    Metric(
+        "transaction_defect", "order", _transaction_defect, _none, True,
+        "Transaction defect rate",
+    )
+)

@@ -1,0 +1,95 @@
+"""Per-seller state: day buckets per metric, window sums and statuses per rate.
+
+A bucket holds, for one seller, metric and anchor day, the denominator and
+numerator packed into one int (``den << 32 | num``) so that adding a
+contribution is a single integer addition. A rate's window sum is packed the
+same way and kept up to date incrementally: an event costs O(1) bucket
+updates, and a new day costs two bucket reads per rate.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from streams.facts import MessageFacts, OrderFacts, ReturnFacts
+
+ONE: Final = 1 << 32
+"""One object in the denominator, packed."""
+NUM_MASK: Final = ONE - 1
+
+
+class SellerState:
+    """Everything the engine holds for one seller."""
+
+    __slots__ = ("buckets", "messages", "orders", "recent", "returns", "seller_id", "status",
+                 "sums")
+
+    def __init__(self, seller_id: str, n_slots: int, n_entries: int) -> None:
+        self.seller_id = seller_id
+        """The seller."""
+        self.orders: dict[str, OrderFacts] = {}
+        """Open orders by order id."""
+        self.messages: dict[str, MessageFacts] = {}
+        """Open buyer messages by message id."""
+        self.returns: dict[str, ReturnFacts] = {}
+        """Open returns by return id."""
+        self.buckets: list[dict[int, int]] = [{} for _ in range(n_slots)]
+        """Per metric slot, anchor day -> packed (den, num)."""
+        self.sums: list[int] = [0] * n_entries
+        """Per rate, packed (den, num) over its current window."""
+        self.status = bytearray(n_entries)
+        """Per rate, the current status (see streams.alerts)."""
+        self.recent: list[list[tuple[int, str]] | None] = [None] * n_slots
+        """Per metric slot, the latest objects that counted against the seller: (day, id)."""
+
+    def objects(self, kind: str) -> dict[str, OrderFacts] | dict[str, MessageFacts] | dict[
+        str, ReturnFacts
+    ]:
+        """The facts table of one kind."""
+        if kind == "order":
+            return self.orders
+        return self.messages if kind == "message" else self.returns
+
+    def remember(self, slot: int, day: int, object_id: str, keep: int) -> None:
+        """Note an object that newly counted against the seller."""
+        recent = self.recent[slot]
+        if recent is None:
+            recent = self.recent[slot] = []
+        recent.append((day, object_id))
+        if len(recent) > keep:
+            del recent[0]
+
+    def recent_ids(self, slot: int, lo: int, hi: int) -> list[str]:
+        """The remembered ids whose anchor day lies in the window (lo, hi], newest last."""
+        recent = self.recent[slot] or []
+        return list(dict.fromkeys(i for d, i in recent if lo < d <= hi))
+
+    def prune(self, floors: list[int]) -> None:
+        """Drop buckets of days no window will cover again."""
+        for slot, buckets in enumerate(self.buckets):
+            floor = floors[slot]
+            old = [d for d in buckets if d <= floor]
+            for d in old:
+                del buckets[d]
+
+
+def window_sum(buckets: dict[int, int], lo: int, hi: int) -> int:
+    """Packed sum of the days in (lo, hi]."""
+    if hi - lo < len(buckets):
+        get = buckets.get
+        return sum(get(d, 0) for d in range(lo + 1, hi + 1))
+    return sum(v for d, v in buckets.items() if lo < d <= hi)
+
+
+def shift_sum(
+    buckets: dict[int, int], total: int, old_lo: int, old_hi: int, lo: int, hi: int
+) -> int:
+    """Move a window sum from (old_lo, old_hi] to (lo, hi], both moving forward."""
+    if hi - old_hi >= hi - lo or lo < old_lo:
+        return window_sum(buckets, lo, hi)
+    get = buckets.get
+    for d in range(old_hi + 1, hi + 1):
+        total += get(d, 0)
+    for d in range(old_lo + 1, lo + 1):
+        total -= get(d, 0)
+    return total

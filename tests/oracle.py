@@ -1,0 +1,434 @@
+"""Brute-force recomputation of seller metrics written straight from docs/semantics.md."""
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+DAY = 86_400_000
+HOUR = 3_600_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+ORDER_TYPES = frozenset(
+    {
+        "order_placed",
+        "order_cancelled",
+        "feedback_received",
+        "feedback_removed",
+        "claim_filed",
+        "claim_decided",
+        "chargeback_filed",
+        "chargeback_reversed",
+        "shipment_confirmed",
+        "tracking_validated",
+        "delivered",
+    }
+)
+MESSAGE_TYPES = frozenset({"message_received", "seller_replied"})
+RETURN_TYPES = frozenset(
+    {
+        "return_requested",
+        "return_authorised",
+        "return_rejected",
+        "return_received",
+        "refund_issued",
+        "return_feedback",
+    }
+)
+
+Contribution = tuple[int, bool] | None
+Entry = tuple[str, str, int, int]
+
+
+def parse_ms(text: str) -> int:
+    """Parse an RFC 3339 date-time with offset into integer ms since the epoch, UTC."""
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError(f"date-time without offset: {text!r}")
+    # timedelta // timedelta floors, so sub-millisecond digits are dropped toward -inf.
+    return (parsed - _EPOCH) // _ONE_MS
+
+
+def day_of(ms: int) -> int:
+    """UTC calendar day number of a time in ms (floor division, day 0 = 1970-01-01)."""
+    return ms // DAY
+
+
+def is_business_day(day: int) -> bool:
+    """True when the day number is a Monday..Friday (day 0 was a Thursday)."""
+    return (day + 3) % 7 < 5
+
+
+def add_business_days(ms: int, n: int) -> int:
+    """Step forward whole days until n Monday..Friday days have been stepped onto."""
+    t = ms
+    while n > 0:
+        t += DAY
+        if is_business_day(day_of(t)):
+            n -= 1
+    return t
+
+
+@dataclass(frozen=True)
+class Event:
+    """One deduplicated event with its parsed time."""
+
+    ms: int
+    event_id: str
+    type: str
+    data: dict[str, Any]
+
+    def lww_key(self) -> tuple[int, str]:
+        """Ordering used by last-writer-wins registers."""
+        return (self.ms, self.event_id)
+
+
+def _first_time(events: Iterable[Event], event_type: str) -> int | None:
+    return min((e.ms for e in events if e.type == event_type), default=None)
+
+
+def _last_writer(events: Iterable[Event], types: set[str]) -> Event | None:
+    return max((e for e in events if e.type in types), key=Event.lww_key, default=None)
+
+
+# ---------------------------------------------------------------- facts
+
+
+@dataclass
+class OrderFacts:
+    """Folded facts of one order."""
+
+    placed: Event | None
+    cancelled_by: str | None
+    ship_ms: int | None
+    tracking_ms: int | None
+    delivered_ms: int | None
+    rating: int | None
+    claims: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    chargebacks_active: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def placed_ms(self) -> int:
+        """Event time of the winning order_placed."""
+        assert self.placed is not None
+        return self.placed.ms
+
+    @property
+    def expected_ship_ms(self) -> int:
+        """Expected ship time of the winning order_placed."""
+        assert self.placed is not None
+        return parse_ms(self.placed.data["expected_ship_at"])
+
+    @property
+    def promised_ms(self) -> int:
+        """Promised delivery time of the winning order_placed."""
+        assert self.placed is not None
+        return parse_ms(self.placed.data["promised_delivery_at"])
+
+    @property
+    def seller_fulfilled(self) -> bool:
+        """True for a placed order with channel 'seller'."""
+        return self.placed is not None and self.placed.data["channel"] == "seller"
+
+
+def _registers_by_id(
+    events: list[Event], id_field: str, types: set[str]
+) -> list[tuple[str, Event]]:
+    """Winning event of each per-id LWW register (claims, chargebacks)."""
+    ids = {e.data[id_field] for e in events if e.type in types}
+    winners = []
+    for reg_id in sorted(ids):
+        last = _last_writer([e for e in events if e.data.get(id_field) == reg_id], types)
+        assert last is not None
+        winners.append((reg_id, last))
+    return winners
+
+
+def fold_order(events: list[Event]) -> OrderFacts:
+    """Fold all events of one order into its facts."""
+    cancel = _last_writer(events, {"order_cancelled"})
+    feedback = _last_writer(events, {"feedback_received", "feedback_removed"})
+    rating = None
+    if feedback is not None and feedback.type == "feedback_received":
+        rating = feedback.data["rating"]
+    claims: dict[str, tuple[str, bool]] = {}
+    for claim_id, last in _registers_by_id(events, "claim_id", {"claim_filed", "claim_decided"}):
+        if last.type == "claim_filed":
+            claims[claim_id] = ("open", False)
+        else:
+            claims[claim_id] = (last.data["decision"], bool(last.data["seller_at_fault"]))
+    chargebacks = {
+        cb_id: last.type == "chargeback_filed"
+        for cb_id, last in _registers_by_id(
+            events, "chargeback_id", {"chargeback_filed", "chargeback_reversed"}
+        )
+    }
+    return OrderFacts(
+        placed=_last_writer(events, {"order_placed"}),
+        cancelled_by=None if cancel is None else cancel.data["cancelled_by"],
+        ship_ms=_first_time(events, "shipment_confirmed"),
+        tracking_ms=_first_time(events, "tracking_validated"),
+        delivered_ms=_first_time(events, "delivered"),
+        rating=rating,
+        claims=claims,
+        chargebacks_active=chargebacks,
+    )
+
+
+@dataclass
+class MessageFacts:
+    """Folded facts of one buyer message."""
+
+    received: Event | None
+    replied_ms: int | None
+
+
+def fold_message(events: list[Event]) -> MessageFacts:
+    """Fold all events of one message into its facts."""
+    return MessageFacts(
+        received=_last_writer(events, {"message_received"}),
+        replied_ms=_first_time(events, "seller_replied"),
+    )
+
+
+@dataclass
+class ReturnFacts:
+    """Folded facts of one return."""
+
+    requested: Event | None
+    authorised_ms: int | None
+    rejected_ms: int | None
+    received_ms: int | None
+    refunded_ms: int | None
+    rejected_invalid: bool
+    satisfied: bool | None
+
+
+def fold_return(events: list[Event]) -> ReturnFacts:
+    """Fold all events of one return into its facts."""
+    feedback = _last_writer(events, {"return_feedback"})
+    return ReturnFacts(
+        requested=_last_writer(events, {"return_requested"}),
+        authorised_ms=_first_time(events, "return_authorised"),
+        rejected_ms=_first_time(events, "return_rejected"),
+        received_ms=_first_time(events, "return_received"),
+        refunded_ms=_first_time(events, "refund_issued"),
+        rejected_invalid=any(
+            e.type == "return_rejected" and e.data["within_policy"] is False for e in events
+        ),
+        satisfied=None if feedback is None else bool(feedback.data["satisfied"]),
+    )
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def _passed(w: int, deadline: int) -> bool:
+    return w > deadline
+
+
+def m_order_defect(o: OrderFacts, w: int) -> Contribution:
+    """Negative feedback, open/granted claim or active chargeback, by placed day."""
+    if o.placed is None:
+        return None
+    defect = (
+        o.rating in (1, 2)
+        or any(state in ("open", "granted") for state, _ in o.claims.values())
+        or any(o.chargebacks_active.values())
+    )
+    return (day_of(o.placed_ms), defect)
+
+
+def m_negative_feedback(o: OrderFacts, w: int) -> Contribution:
+    """Feedback rating 1 or 2, by placed day."""
+    if o.placed is None:
+        return None
+    return (day_of(o.placed_ms), o.rating in (1, 2))
+
+
+def m_transaction_defect(o: OrderFacts, w: int) -> Contribution:
+    """Seller/system cancel or granted at-fault claim, by placed day."""
+    if o.placed is None:
+        return None
+    defect = o.cancelled_by in ("seller", "system") or any(
+        state == "granted" and at_fault for state, at_fault in o.claims.values()
+    )
+    return (day_of(o.placed_ms), defect)
+
+
+def m_seller_cancel(o: OrderFacts, w: int) -> Contribution:
+    """Seller-fulfilled orders cancelled by seller or system, by placed day."""
+    if not o.seller_fulfilled:
+        return None
+    return (day_of(o.placed_ms), o.cancelled_by in ("seller", "system"))
+
+
+def m_late_shipment(o: OrderFacts, w: int) -> Contribution:
+    """Shipped after the expected ship time, or still unshipped past it."""
+    if not o.seller_fulfilled:
+        return None
+    if o.ship_ms is None and o.cancelled_by is not None:
+        return None
+    late = (o.ship_ms is not None and o.ship_ms > o.expected_ship_ms) or (
+        o.ship_ms is None and _passed(w, o.expected_ship_ms)
+    )
+    return (day_of(o.expected_ship_ms), late)
+
+
+def m_valid_tracking(o: OrderFacts, w: int) -> Contribution:
+    """Shipped orders with a first carrier scan, by ship day, once scanned or 48 h on."""
+    if not o.seller_fulfilled or o.ship_ms is None:
+        return None
+    if o.tracking_ms is None and not _passed(w, o.ship_ms + 48 * HOUR):
+        return None
+    return (day_of(o.ship_ms), o.tracking_ms is not None)
+
+
+def m_on_time_delivery(o: OrderFacts, w: int) -> Contribution:
+    """Tracked shipments delivered by the promised time, by promised day."""
+    if not o.seller_fulfilled or o.ship_ms is None or o.tracking_ms is None:
+        return None
+    if o.delivered_ms is None and not _passed(w, o.promised_ms):
+        return None
+    on_time = o.delivered_ms is not None and o.delivered_ms <= o.promised_ms
+    return (day_of(o.promised_ms), on_time)
+
+
+def _contact_response(m: MessageFacts, w: int, hours: int) -> Contribution:
+    if m.received is None or m.received.data["needs_reply"] is not True:
+        return None
+    deadline = m.received.ms + hours * HOUR
+    if m.replied_ms is None and not _passed(w, deadline):
+        return None
+    on_time = m.replied_ms is not None and m.replied_ms <= deadline
+    return (day_of(m.received.ms), on_time)
+
+
+def m_contact_response(m: MessageFacts, w: int) -> Contribution:
+    """Messages needing a reply answered within 24 hours, by received day."""
+    return _contact_response(m, w, 24)
+
+
+def m_contact_response_48h(m: MessageFacts, w: int) -> Contribution:
+    """Messages needing a reply answered within 48 hours, by received day."""
+    return _contact_response(m, w, 48)
+
+
+def m_return_dissatisfaction(r: ReturnFacts, w: int) -> Contribution:
+    """Unhappy, invalidly rejected or slowly decided returns, by requested day."""
+    if r.requested is None:
+        return None
+    requested_ms = r.requested.ms
+    deadline = requested_ms + 48 * HOUR
+    decisions = [t for t in (r.authorised_ms, r.rejected_ms, r.refunded_ms) if t is not None]
+    decision_ms = min(decisions, default=None)
+    bad = (
+        r.satisfied is False
+        or r.rejected_invalid
+        or (decision_ms is not None and decision_ms > deadline)
+        or (decision_ms is None and _passed(w, deadline))
+    )
+    return (day_of(requested_ms), bad)
+
+
+def m_refund_timeliness(r: ReturnFacts, w: int) -> Contribution:
+    """Received returns refunded later than two business days, by received day."""
+    if r.received_ms is None:
+        return None
+    deadline = add_business_days(r.received_ms, 2)
+    late = (r.refunded_ms is not None and r.refunded_ms > deadline) or (
+        r.refunded_ms is None and _passed(w, deadline)
+    )
+    return (day_of(r.received_ms), late)
+
+
+ORDER_METRICS: dict[str, Callable[[OrderFacts, int], Contribution]] = {
+    "order_defect": m_order_defect,
+    "negative_feedback": m_negative_feedback,
+    "transaction_defect": m_transaction_defect,
+    "seller_cancel": m_seller_cancel,
+    "late_shipment": m_late_shipment,
+    "valid_tracking": m_valid_tracking,
+    "on_time_delivery": m_on_time_delivery,
+}
+MESSAGE_METRICS: dict[str, Callable[[MessageFacts, int], Contribution]] = {
+    "contact_response": m_contact_response,
+    "contact_response_48h": m_contact_response_48h,
+}
+RETURN_METRICS: dict[str, Callable[[ReturnFacts, int], Contribution]] = {
+    "return_dissatisfaction": m_return_dissatisfaction,
+    "refund_timeliness": m_refund_timeliness,
+}
+
+
+# ---------------------------------------------------------------- driver
+
+
+def _dedupe(events: list[dict[str, Any]]) -> list[Event]:
+    by_id: dict[str, dict[str, Any]] = {}
+    for raw in events:
+        seen = by_id.setdefault(raw["event_id"], raw)
+        # A redelivery must be an identical copy; anything else is a broken test log.
+        if seen != raw:
+            raise ValueError(f"event_id {raw['event_id']!r} reused with different content")
+    return [Event(parse_ms(r["event_time"]), r["event_id"], r["type"], r) for r in by_id.values()]
+
+
+def _object_key(e: Event) -> tuple[str, str, str]:
+    seller = e.data["seller_id"]
+    if e.type in ORDER_TYPES:
+        return ("order", seller, e.data["order_id"])
+    if e.type in MESSAGE_TYPES:
+        return ("message", seller, e.data["message_id"])
+    if e.type in RETURN_TYPES:
+        return ("return", seller, e.data["return_id"])
+    raise ValueError(f"unknown event type {e.type!r}")
+
+
+def _contributions(
+    grouped: dict[tuple[str, str, str], list[Event]], metric: str, w: int
+) -> list[tuple[str, Contribution]]:
+    """(seller, contribution) of every object the metric applies to."""
+    out: list[tuple[str, Contribution]] = []
+    for (kind, seller, _), evs in grouped.items():
+        if kind == "order" and metric in ORDER_METRICS:
+            out.append((seller, ORDER_METRICS[metric](fold_order(evs), w)))
+        elif kind == "message" and metric in MESSAGE_METRICS:
+            out.append((seller, MESSAGE_METRICS[metric](fold_message(evs), w)))
+        elif kind == "return" and metric in RETURN_METRICS:
+            out.append((seller, RETURN_METRICS[metric](fold_return(evs), w)))
+    return out
+
+
+def recompute(
+    events: list[dict[str, Any]], entries: list[Entry], allowed_lateness_ms: int
+) -> tuple[int, dict[tuple[str, str], tuple[int, int]]]:
+    """Final watermark and (numerator, denominator) per (seller, entry) from scratch."""
+    unknown = {m for _, m, _, _ in entries} - {*ORDER_METRICS, *MESSAGE_METRICS, *RETURN_METRICS}
+    if unknown:
+        raise ValueError(f"unknown metrics {sorted(unknown)}")
+    evs = _dedupe(events)
+    if not evs:
+        raise ValueError("the watermark is undefined without events")
+    w = max(e.ms for e in evs) - allowed_lateness_ms
+    grouped: dict[tuple[str, str, str], list[Event]] = defaultdict(list)
+    for e in evs:
+        grouped[_object_key(e)].append(e)
+    sellers = {e.data["seller_id"] for e in evs}
+    result: dict[tuple[str, str], tuple[int, int]] = {}
+    for entry_name, metric, window_days, lag_days in entries:
+        end = day_of(w) - lag_days
+        start = end - window_days + 1
+        totals = {seller: [0, 0] for seller in sellers}
+        for seller, contribution in _contributions(grouped, metric, w):
+            if contribution is None:
+                continue
+            anchor, in_numerator = contribution
+            if start <= anchor <= end:
+                totals[seller][0] += int(in_numerator)
+                totals[seller][1] += 1
+        for seller, (num, den) in totals.items():
+            result[(seller, entry_name)] = (num, den)
+    return w, result
