@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from streams import handlers
@@ -36,6 +36,7 @@ from streams.window import ONE, SellerState, shift_sum, window_sum
 
 _NEVER: Final = -(2**62)
 _RECENT: Final = 5
+_KIND_NO: Final[dict[str, int]] = {k: i for i, k in enumerate(KINDS)}
 FEEDBACK_HORIZON_MS: Final = 90 * DAY_MS
 ORPHAN_HORIZON_MS: Final = 90 * DAY_MS
 
@@ -52,8 +53,6 @@ class EngineStats:
     """Objects whose facts were dropped by retention."""
     alerts_total: int = 0
     """Alerts emitted."""
-    by_type: dict[str, int] = field(default_factory=dict)
-    """Events applied per event type."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +113,11 @@ class Engine:
 
     # -- the hot path --------------------------------------------------------
 
-    def apply(self, event: AnyEvent) -> list[Alert]:
-        """Fold one event in; return the alerts it caused (often none)."""
+    def apply(self, event: AnyEvent, t: int | None = None) -> list[Alert]:
+        """Fold one event in (its event time `t` in ms, if known); the alerts it caused."""
         alerts = self._alerts = []
-        t = event_time_ms(event)
+        if t is None:
+            t = event_time_ms(event)
         if t > self.clock_ms:
             self._advance(t)
         seller = self.sellers.get(event.seller_id)
@@ -127,8 +127,6 @@ class Engine:
             )
         kind, facts = handlers.fold(seller, event, t, self.plan)
         self.stats.events_total += 1
-        by_type = self.stats.by_type
-        by_type[event.__struct_config__.tag] = by_type.get(event.__struct_config__.tag, 0) + 1  # type: ignore[index, arg-type]
         self._recompute(seller, kind, facts)
         return alerts
 
@@ -136,20 +134,25 @@ class Engine:
         """Apply the change of one object's contributions, then judge what moved."""
         applied = facts.applied
         clock = self.clock_ms
-        touched = 0
-        for i, (slot, contribution) in enumerate(self.plan.by_kind[kind]):
+        touched = None
+        i = 0
+        for slot, contribution in self.plan.by_kind[kind]:
             new = contribution(facts, clock)
             old = applied[i]
             if new != old:
                 applied[i] = new
                 self._move(seller, slot, old, new, facts)
-                touched |= 1 << slot
+                if touched is None:
+                    touched = [slot]
+                else:
+                    touched.append(slot)
+            i += 1
         self._schedule(seller.seller_id, kind, facts)
-        if touched:
-            for slot, entries in enumerate(self.plan.entries_of_slot):
-                if touched >> slot & 1:
-                    for j in entries:
-                        self._judge(seller, j)
+        if touched is not None:
+            entries_of_slot = self.plan.entries_of_slot
+            for slot in touched:
+                for j in entries_of_slot[slot]:
+                    self._judge(seller, j)
 
     def _move(self, seller: SellerState, slot: int, old: int, new: int, facts: Facts) -> None:
         """Take the old contribution out of the buckets and window sums, put the new one in."""
@@ -235,14 +238,17 @@ class Engine:
     def _schedule(self, seller_id: str, kind: Kind, facts: Facts) -> None:
         """Make sure the object is looked at again at its next deadline or expiry."""
         clock = self.clock_ms
-        nxt = handlers.expiry_ms(kind, facts, self.plan.hold_ms)
+        wake = facts.wake_ms
+        # While a wake is pending, expiry can wait: it is recomputed when the wake fires,
+        # and expiry only moves later as facts accumulate.
+        nxt = handlers.expiry_ms(kind, facts, self.plan.hold_ms) if wake is None else wake
         for deadlines in self.plan.deadlines[kind]:
             for d in deadlines(facts):
                 if clock <= d < nxt:
                     nxt = d
-        if facts.wake_ms is None or nxt < facts.wake_ms:
+        if wake is None or nxt < wake:
             facts.wake_ms = nxt
-            heapq.heappush(self._wakes, (nxt, seller_id, KINDS.index(kind), facts.key))
+            heapq.heappush(self._wakes, (nxt, seller_id, _KIND_NO[kind], facts.key))
 
     def _new_day(self, day: int) -> None:
         """Slide every window to end on the new day and re-judge what changed."""

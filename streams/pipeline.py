@@ -37,11 +37,13 @@ class Partition:
         """Apply everything held back (the end of a finite input)."""
         return self._apply(self.sequencer.flush())
 
-    def _apply(self, events: list[AnyEvent]) -> list[Alert]:
+    def _apply(self, events: list[tuple[int, AnyEvent]]) -> list[Alert]:
         alerts: list[Alert] = []
         apply = self.engine.apply
-        for event in events:
-            alerts += apply(event)
+        for t, event in events:
+            found = apply(event, t)
+            if found:
+                alerts += found
         return alerts
 
     @property

@@ -46,23 +46,23 @@ class Sequencer:
         heapq.heappush(self._heap, (t, event.event_id, self._seq, event))
         return True
 
-    def release(self, watermark_ms: int) -> list[AnyEvent]:
-        """Events older than the watermark, in order, each id once."""
+    def release(self, watermark_ms: int) -> list[tuple[int, AnyEvent]]:
+        """(event_time_ms, event) older than the watermark, in order, each id once."""
         if watermark_ms <= self.released_ms:
             return []
         self.released_ms = watermark_ms
         heap = self._heap
-        out: list[AnyEvent] = []
+        out: list[tuple[int, AnyEvent]] = []
         last = self._last
         while heap and heap[0][0] < watermark_ms:
             t, event_id, _, event = heapq.heappop(heap)
             if (t, event_id) != last:  # a duplicate sorts next to its original
                 last = (t, event_id)
-                out.append(event)
+                out.append((t, event))
         self._last = last
         return out
 
-    def flush(self) -> list[AnyEvent]:
+    def flush(self) -> list[tuple[int, AnyEvent]]:
         """Release everything still held (end of a finite input)."""
         if not self._heap:
             return []
