@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from streams import report
 from streams.errors import SellerPerfError
+from streams.outputs import SellerSnapshot
 from streams.replay import DEFAULT_LATENESS_MS, ReplayResult, iter_lines, replay_lines
 from streams.simulate import SimulationConfig, generate, iter_ndjson
 from streams.targets import DEFAULT_PROFILE, load_profile
@@ -129,7 +130,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(result: ReplayResult, snaps: list[report.SellerSnapshot]) -> None:
+def _summary(result: ReplayResult, snaps: list[SellerSnapshot]) -> None:
     breaches = sum(1 for a in result.alerts if a.status == "breach")
     print(report.table(
         ("events", "invalid", "too late", "held back", "alerts", "breach alerts", "wall time",
@@ -241,8 +242,8 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 
     if args.check:
         stale = schemas.check(args.root)
-        for path in stale:
-            print(f"stale: {path}", file=sys.stderr)
+        for name in stale:
+            print(f"stale: {name}", file=sys.stderr)
         return 1 if stale else 0
     for path in schemas.write(args.root):
         print(path)

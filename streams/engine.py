@@ -135,8 +135,7 @@ class Engine:
         applied = facts.applied
         clock = self.clock_ms
         touched = None
-        i = 0
-        for slot, contribution in self.plan.by_kind[kind]:
+        for i, (slot, contribution) in enumerate(self.plan.by_kind[kind]):
             new = contribution(facts, clock)
             old = applied[i]
             if new != old:
@@ -146,7 +145,6 @@ class Engine:
                     touched = [slot]
                 else:
                     touched.append(slot)
-            i += 1
         self._schedule(seller.seller_id, kind, facts)
         if touched is not None:
             entries_of_slot = self.plan.entries_of_slot
@@ -310,8 +308,8 @@ class Engine:
             seller_id=seller.seller_id,
             metric=entry.name,
             title=entry.title,
-            status=STATUS_NAMES[status],  # type: ignore[arg-type]
-            previous_status=STATUS_NAMES[previous],  # type: ignore[arg-type]
+            status=STATUS_NAMES[status],
+            previous_status=STATUS_NAMES[previous],
             value=num / den if den else None,
             numerator=num,
             denominator=den,

@@ -223,8 +223,7 @@ AnyEvent: TypeAlias = (
 )
 
 EVENT_TYPES: Final[dict[str, type[Event]]] = {
-    cls.__struct_config__.tag: cls  # type: ignore[misc]
-    for cls in AnyEvent.__args__  # type: ignore[attr-defined]
+    cls.__struct_config__.tag: cls for cls in get_args(AnyEvent)
 }
 
 TOPICS: Final[dict[str, tuple[str, ...]]] = {
@@ -251,7 +250,7 @@ TOPICS: Final[dict[str, tuple[str, ...]]] = {
 }
 TOPIC_OF: Final[dict[str, str]] = {t: topic for topic, types in TOPICS.items() for t in types}
 
-_decoder: Final = msgspec.json.Decoder(AnyEvent)
+_decoder: Final[msgspec.json.Decoder[AnyEvent]] = msgspec.json.Decoder(AnyEvent)
 _encoder: Final = msgspec.json.Encoder()
 
 

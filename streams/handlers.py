@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from streams import events as ev
@@ -48,7 +49,7 @@ def _return(seller: SellerState, event: ev.ReturnEvent, t: int, plan: Plan) -> R
     return f
 
 
-def _ms(value: Any) -> int:
+def _ms(value: datetime) -> int:
     return int(value.timestamp()) * 1000 + value.microsecond // 1000
 
 

@@ -129,7 +129,7 @@ def snapshot(engine: Engine, seller_id: str) -> SellerSnapshot | None:
                 denominator=den,
                 target=version.target,
                 direction=entry.direction,
-                status=STATUS_NAMES[seller.status[j]],  # type: ignore[arg-type]
+                status=STATUS_NAMES[seller.status[j]],
                 window_days=entry.window_days,
                 lag_days=entry.lag_days,
                 window_start=iso_day(engine.win_lo[j] + 1),

@@ -28,13 +28,15 @@ OUTPUTS: Final[dict[str, type[msgspec.Struct]]] = {
     "seller_snapshot": SellerSnapshot,
     "dead_letter": DeadLetter,
 }
-# The decoder (msgspec) takes RFC 3339 minus two things JSON Schema's `date-time` allows:
-# year 0000 and leap second 60. This pattern says so, and also asserts the RFC 3339 syntax
-# for validators that treat `format` as an annotation only (the 2020-12 default). Digits are
-# [0-9], never \d (Unicode digits in Python); `$(?!\n)` is the end of the string both in
-# ECMA-262 and in Python, where a bare `$` also matches before a final newline.
+# The decoder (msgspec) takes RFC 3339 minus three things JSON Schema's `date-time` allows:
+# year 0000, leap second 60, and a local time in the last half-microsecond of 9999 (it rounds
+# fractions to microseconds, which overflows there). This pattern says so, and also asserts
+# the RFC 3339 syntax for validators that treat `format` as an annotation only (the 2020-12
+# default). Digits are [0-9], never \d (Unicode digits in Python); `$(?!\n)` is the end of
+# the string both in ECMA-262 and in Python, where a bare `$` also matches before a final \n.
 DATE_TIME_PATTERN: Final = (
-    r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]"
+    r"^(?!0000)(?!9999-12-31[Tt]23:59:59\.999999[5-9])"
+    r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]"
     r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
     r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$(?!\n)"
 )

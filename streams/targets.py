@@ -143,7 +143,7 @@ def _entry(profile: str, key: str, spec: Any, where: str) -> Entry:
         title=str(spec.get("title", get_metric(metric).title)),
         window_days=window,
         lag_days=_non_negative(spec, "lag_days", where, 0),
-        direction=direction,  # type: ignore[arg-type]
+        direction=direction,
         min_sample=_non_negative(spec, "min_sample", where, 1),
         min_numerator=_non_negative(spec, "min_numerator", where, 0),
         hysteresis=_rate(spec, "hysteresis", where, 0.0),

@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup demo test test-fast lint kafka-up kafka-down bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,rocksdb]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/sellerperf demo
+
+lint: setup
+	$(VENV)/bin/ruff check streams tests bench
+	$(VENV)/bin/mypy
+
+# Everything CI runs: lint, types, unit + property tests, and the Kafka tier
+# against a real broker started here (unless KAFKA_BOOTSTRAP_SERVERS is set).
+test: setup lint
+	bash deploy/ci/test.sh
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not kafka"
+
+kafka-up:
+	deploy/kafka/start.sh
+
+kafka-down:
+	deploy/kafka/stop.sh
+
+bench: setup
+	$(PY) bench/bench_engine.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
