@@ -17,9 +17,6 @@ from streams.clock import DAY_MS, HOUR_MS, iso_ms
 from streams.events import AnyEvent, decode_event
 from streams.targets import TargetProfile, load_profile, parse_profile
 
-MONDAY_MS = 1_767_571_200_000
-"""2026-01-05T00:00:00Z, a Monday: the default start of every scenario."""
-
 
 class Events:
     """Builds valid events through the real decoder, with fresh, sortable event ids."""
