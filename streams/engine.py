@@ -107,6 +107,12 @@ class Engine:
         """Per entry, the target version in force on the clock's day."""
         self.changed: set[str] = set()
         """Sellers whose rates or statuses changed since `take_changed()`."""
+        self.track_writes = False
+        """Whether to record what changed for a durable store (the Kafka worker)."""
+        self.dirty_sellers: set[str] = set()
+        """Sellers whose buckets, statuses or recent ids changed (when tracking writes)."""
+        self.dirty_objects: dict[tuple[str, Kind, str], Facts | None] = {}
+        """Objects whose facts changed, None when dropped (when tracking writes)."""
         self.stats = EngineStats()
         self._wakes: list[tuple[int, str, int, str]] = []
         self._alerts: list[Alert] = []
@@ -127,6 +133,8 @@ class Engine:
             )
         kind, facts = handlers.fold(seller, event, t, self.plan)
         self.stats.events_total += 1
+        if self.track_writes:
+            self.dirty_objects[(seller.seller_id, kind, facts.key)] = facts
         self._recompute(seller, kind, facts)
         return alerts
 
@@ -174,6 +182,8 @@ class Engine:
                 if self.win_lo[j] < day <= self.win_hi[j]:
                     sums[j] += delta
         self.changed.add(seller.seller_id)
+        if self.track_writes:
+            self.dirty_sellers.add(seller.seller_id)
         if self.plan.metrics[slot].numerator_is_bad == bool(new & 1) and new and (
             not old or (old & 1) != (new & 1)
         ):
@@ -193,6 +203,8 @@ class Engine:
             return
         seller.status[j] = status
         self.changed.add(seller.seller_id)
+        if self.track_writes:
+            self.dirty_sellers.add(seller.seller_id)
         if worth_alerting(previous, status):
             self._alerts.append(self._alert(seller, j, previous, status, num, den))
 
@@ -229,8 +241,12 @@ class Engine:
         if self.clock_ms > handlers.expiry_ms(kind, facts, self.plan.hold_ms):
             del objects[key]
             self.stats.expired_total += 1
+            if self.track_writes:
+                self.dirty_objects[(seller_id, kind, key)] = None
             return
         self.stats.deadlines_total += 1
+        if self.track_writes:
+            self.dirty_objects[(seller_id, kind, key)] = facts
         self._recompute(seller, kind, facts)
 
     def _schedule(self, seller_id: str, kind: Kind, facts: Facts) -> None:
@@ -263,10 +279,14 @@ class Engine:
         for slot, entries in enumerate(self.plan.entries_of_slot):
             self.floor[slot] = min(self.win_lo[j] for j in entries)
         prune = day % 8 == 0
-        for seller in self.sellers.values():
+        # Sorted, so that the alerts of a day change come in the same order after a restore.
+        for seller_id in sorted(self.sellers):
+            seller = self.sellers[seller_id]
             self._slide(seller, old_lo, old_hi, version_changed)
             if prune:
                 seller.prune(self.floor)
+                if self.track_writes:
+                    self.dirty_sellers.add(seller.seller_id)
 
     def _slide(
         self, seller: SellerState, old_lo: list[int], old_hi: list[int], forced: list[bool]
@@ -289,6 +309,35 @@ class Engine:
                     self._judge(seller, j)
         if changed:
             self.changed.add(seller.seller_id)
+
+    def restore(self, clock_ms: int | None, sellers: Iterable[SellerState]) -> None:
+        """Load saved sellers into an empty engine and set its clock (streams.checkpoint).
+
+        Window sums and the deadline heap are derived from the sellers, so they are
+        rebuilt here; nothing is judged and no alert is raised.
+        """
+        for seller in sellers:
+            self.sellers[seller.seller_id] = seller
+            for kind in KINDS:
+                for facts in seller.objects(kind).values():
+                    if facts.wake_ms is not None:
+                        heapq.heappush(self._wakes, (facts.wake_ms, seller.seller_id,
+                                                     _KIND_NO[kind], facts.key))
+        if clock_ms is None or clock_ms == _NEVER:
+            return
+        self.clock_ms = clock_ms
+        self.day = clock_ms // DAY_MS
+        for j, e in enumerate(self.entries):
+            self.win_hi[j] = self.day - e.lag_days
+            self.win_lo[j] = self.day - e.lag_days - e.window_days
+            self.versions[j] = e.version_at(self.day)
+        for slot, entries in enumerate(self.plan.entries_of_slot):
+            self.floor[slot] = min(self.win_lo[j] for j in entries)
+        for seller in self.sellers.values():
+            for slot, entries in enumerate(self.plan.entries_of_slot):
+                for j in entries:
+                    seller.sums[j] = window_sum(seller.buckets[slot], self.win_lo[j],
+                                                self.win_hi[j])
 
     # -- reading -------------------------------------------------------------
 

@@ -62,6 +62,26 @@ class Sequencer:
         self._last = last
         return out
 
+    @property
+    def last_released(self) -> tuple[int, str]:
+        """(event_time_ms, event_id) of the last event released."""
+        return self._last
+
+    def pending_events(self) -> list[AnyEvent]:
+        """The events held, in release order."""
+        return [item[3] for item in sorted(self._heap)]
+
+    def restore(self, pending: list[AnyEvent], released_ms: int, max_seen_ms: int,
+                last: tuple[int, str]) -> None:
+        """Reload a saved state (see streams.checkpoint)."""
+        self.released_ms = released_ms
+        self.max_seen_ms = max_seen_ms
+        self._last = last
+        self._heap = []
+        for event in pending:
+            self._seq += 1
+            heapq.heappush(self._heap, (event_time_ms(event), event.event_id, self._seq, event))
+
     def flush(self) -> list[tuple[int, AnyEvent]]:
         """Release everything still held (end of a finite input)."""
         if not self._heap:

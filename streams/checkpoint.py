@@ -1,0 +1,146 @@
+"""Engine state to bytes and back, for the worker's changelogged table.
+
+A seller's state (facts, buckets, statuses, recent ids) is one value; the
+partition's own state (clock, sequencer buffer, input positions) another.
+Window sums and the deadline heap are derived, so they are rebuilt on
+restore rather than stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+from streams.events import AnyEvent, decode_event, encode_event
+from streams.facts import Facts, MessageFacts, OrderFacts, ReturnFacts
+from streams.pipeline import Partition
+from streams.window import SellerState
+
+FORMAT: Final = 1
+_encoder: Final = msgspec.msgpack.Encoder()
+_decoder: Final = msgspec.msgpack.Decoder()
+
+
+def _slots(cls: type) -> tuple[str, ...]:
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        names.extend(getattr(klass, "__slots__", ()))
+    return tuple(names)
+
+
+_FIELDS: Final = {cls: _slots(cls) for cls in (OrderFacts, MessageFacts, ReturnFacts)}
+_STAMPS: Final = frozenset(("placed_stamp", "cancel_stamp", "feedback_stamp", "received_stamp",
+                            "requested_stamp"))
+
+
+def _facts_row(f: Facts) -> list[Any]:
+    return [getattr(f, name) for name in _FIELDS[type(f)]]
+
+
+def _facts_from(cls: type[Facts], row: list[Any]) -> Any:
+    f = cls.__new__(cls)
+    for name, value in zip(_FIELDS[cls], row, strict=True):
+        if name in _STAMPS:
+            value = tuple(value)
+        elif name == "claims" and value is not None:
+            value = {k: ((v[0][0], v[0][1]), v[1], v[2]) for k, v in value.items()}
+        elif name == "chargebacks" and value is not None:
+            value = {k: ((v[0][0], v[0][1]), v[1]) for k, v in value.items()}
+        setattr(f, name, value)
+    return f
+
+
+_KIND_CLASS: Final[dict[str, type[Facts]]] = {
+    "order": OrderFacts, "message": MessageFacts, "return": ReturnFacts
+}
+
+
+def encode_facts(facts: Facts) -> bytes:
+    """One object's facts as bytes."""
+    return _encoder.encode([FORMAT, _facts_row(facts)])
+
+
+def decode_facts(kind: str, blob: bytes) -> Facts:
+    """The inverse of `encode_facts`."""
+    fmt, row = _decoder.decode(blob)
+    if fmt != FORMAT:
+        raise ValueError(f"facts format {fmt!r}; expected {FORMAT}")
+    return _facts_from(_KIND_CLASS[kind], row)  # type: ignore[no-any-return]
+
+
+def encode_seller(seller: SellerState) -> bytes:
+    """A seller's own state (buckets, statuses, recent ids), without its objects."""
+    return _encoder.encode([
+        FORMAT,
+        seller.seller_id,
+        [list(b.items()) for b in seller.buckets],
+        bytes(seller.status),
+        seller.recent,
+    ])
+
+
+def decode_seller(blob: bytes) -> SellerState:
+    """The inverse of `encode_seller` (no objects; window sums zero until restored)."""
+    fmt, seller_id, buckets, status, recent = _decoder.decode(blob)
+    if fmt != FORMAT:
+        raise ValueError(f"seller state format {fmt!r}; expected {FORMAT}")
+    seller = SellerState(seller_id, len(buckets), len(status))
+    seller.buckets = [dict(items) for items in buckets]
+    seller.status = bytearray(status)
+    seller.recent = [None if r is None else [(d, i) for d, i in r] for r in recent]
+    return seller
+
+
+def add_facts(seller: SellerState, kind: str, facts: Facts) -> None:
+    """Put a restored object into its seller."""
+    seller.objects(kind)[facts.key] = facts  # type: ignore[assignment]
+
+
+class PartitionState(msgspec.Struct, frozen=True):
+    """What one partition needs besides its sellers to go on where it stopped."""
+
+    clock_ms: int
+    """The engine's clock."""
+    released_ms: int
+    """The sequencer's last release watermark."""
+    max_seen_ms: int
+    """The sequencer's greatest event time seen."""
+    last_released: tuple[int, str]
+    """The last (event_time_ms, event_id) released (to drop a duplicate right after)."""
+    pending: list[bytes]
+    """Events offered but not yet released, as canonical JSON."""
+    too_late_total: int
+    """Events refused as too late so far."""
+    positions: dict[str, int]
+    """Per input topic, the next offset to process in this partition."""
+    topic_max_ms: dict[str, int]
+    """Per input topic, the greatest event time seen in this partition."""
+
+
+def partition_state(part: Partition, positions: dict[str, int],
+                    topic_max_ms: dict[str, int]) -> bytes:
+    """The partition's own state as bytes."""
+    seq = part.sequencer
+    pending = [encode_event(event) for event in seq.pending_events()]
+    return msgspec.msgpack.encode(PartitionState(
+        part.engine.clock_ms, seq.released_ms, seq.max_seen_ms, seq.last_released, pending,
+        part.too_late_total, positions, topic_max_ms,
+    ))
+
+
+def restore_partition(part: Partition, blob: bytes | None, sellers: list[SellerState]) -> (
+    PartitionState | None
+):
+    """Load a partition's state and sellers into a fresh `Partition`."""
+    state = msgspec.msgpack.decode(blob, type=PartitionState) if blob else None
+    clock = state.clock_ms if state else None
+    part.engine.restore(clock, sellers)
+    if state is not None:
+        events: list[AnyEvent] = [decode_event(raw) for raw in state.pending]
+        part.sequencer.restore(events, state.released_ms, state.max_seen_ms,
+                               (state.last_released[0], state.last_released[1]))
+        part.too_late_total = state.too_late_total
+    return state
+
+
