@@ -29,7 +29,9 @@ def _slots(cls: type) -> tuple[str, ...]:
     return tuple(names)
 
 
-_FIELDS: Final = {cls: _slots(cls) for cls in (OrderFacts, MessageFacts, ReturnFacts)}
+_FIELDS: Final[dict[type, tuple[str, ...]]] = {
+    cls: _slots(cls) for cls in (OrderFacts, MessageFacts, ReturnFacts)
+}
 _STAMPS: Final = frozenset(("placed_stamp", "cancel_stamp", "feedback_stamp", "received_stamp",
                             "requested_stamp"))
 

@@ -19,7 +19,7 @@ Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128, description="An i
 SellerId = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$(?!\n)",
         description="Seller identifier: 1-64 of A-Z a-z 0-9 _ . : - (not starting with a symbol)",
     ),
 ]

@@ -8,7 +8,8 @@ import inspect
 import json
 import sys
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
@@ -42,8 +43,9 @@ DATE_TIME_PATTERN: Final = (
 )
 
 
-def attribute_docs(cls: type) -> dict[str, str]:
-    """Per-field docstrings (a string literal right after `name: type`), base classes first."""
+@cache
+def attribute_docs(cls: type) -> Mapping[str, str]:
+    """Per-field docstrings (a string literal right after `name: type`); subclasses win."""
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         if not issubclass(klass, msgspec.Struct) or klass is msgspec.Struct:
@@ -105,7 +107,7 @@ def components(roots: Sequence[Any]) -> dict[str, Schema]:
     classes = struct_classes(roots)
     for name, comp in comps.items():
         cls = classes.get(name)
-        docs = attribute_docs(cls) if cls is not None else {}
+        docs: Mapping[str, str] = attribute_docs(cls) if cls is not None else {}
         for field, prop in comp.get("properties", {}).items():
             if field in docs:
                 # The field's own docstring replaces the shared alias's generic text; the
@@ -159,8 +161,8 @@ def generate() -> dict[str, Schema]:
         out[path] = union_schema(path, f"Topic {topic}", text, types)
     text = "Any input event: one of the event types, chosen by `type`."
     out["event.json"] = union_schema("event.json", "Event", text, sorted(EVENT_TYPES))
-    for name, cls in OUTPUTS.items():
-        out[f"outputs/{name}.json"] = struct_schema(f"outputs/{name}.json", cls)
+    for name, output in OUTPUTS.items():
+        out[f"outputs/{name}.json"] = struct_schema(f"outputs/{name}.json", output)
     return out
 
 
@@ -199,8 +201,7 @@ def check(root: Path) -> list[str]:
     differ = [
         rel
         for rel, schema in schemas.items()
-        if not (root / rel).is_file()
-        or (root / rel).read_text(encoding="utf-8") != render(schema)
+        if not (root / rel).is_file() or (root / rel).read_text(encoding="utf-8") != render(schema)
     ]
     return sorted(differ + _stale_files(root, schemas))
 

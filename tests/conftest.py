@@ -42,11 +42,12 @@ class Events:
 
     def placed(
         self, order_id: str, at: int, *, channel: str = "marketplace", ship_by: int | None = None,
-        promised: int | None = None, seller: str | None = None,
+        promised: int | None = None, seller: str | None = None, event_id: str | None = None,
     ) -> AnyEvent:
         """An order placed at `at`; by default due to ship 10 h and arrive 3 days later."""
         return self.make(
-            "order_placed", at, seller=seller, order_id=order_id, marketplace="US",
+            "order_placed", at, seller=seller, event_id=event_id, order_id=order_id,
+            marketplace="US",
             channel=channel,
             expected_ship_at=iso_ms(at + 10 * HOUR_MS if ship_by is None else ship_by),
             promised_delivery_at=iso_ms(at + 3 * DAY_MS if promised is None else promised),

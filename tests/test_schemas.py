@@ -53,8 +53,12 @@ def is_rfc3339_date_time(value: object) -> bool:
     if not 1 <= month <= 12:
         return False
     days = 29 if month == 2 and leap else _DAYS[month - 1]
-    return 1 <= day <= days and hour < 24 and minute < 60 and second <= 60 and (
-        off_hour < 24 and off_minute < 60
+    return (
+        1 <= day <= days
+        and hour < 24
+        and minute < 60
+        and second <= 60
+        and (off_hour < 24 and off_minute < 60)
     )
 
 
@@ -156,14 +160,18 @@ def test_write_then_check_finds_nothing_and_check_reports_edits_and_stale_files(
 
 
 def test_rendering_is_canonical_sorted_two_space_indent_trailing_newline() -> None:
-    text = render({"b": 1, "a": [1, {"d": 2, "c": 3}]})
-    assert text == '{\n  "a": [\n    1,\n    {\n      "c": 3,\n      "d": 2\n    }\n  ],\n  "b": 1\n}\n'
+    text = render({"b": 1, "a": [{"d": 2, "c": "é"}]})
+    assert text == '{\n  "a": [\n    {\n      "c": "é",\n      "d": 2\n    }\n  ],\n  "b": 1\n}\n'
 
 
 # -- the example file ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("line", EXAMPLES.read_text(encoding="utf-8").splitlines())
+@pytest.mark.parametrize(
+    "line",
+    EXAMPLES.read_text(encoding="utf-8").splitlines(),
+    ids=lambda line: "{event_id}-{type}".format(**json.loads(line)),
+)
 def test_every_example_validates_against_event_topic_and_type_schema_and_decodes(
     line: str,
 ) -> None:
@@ -198,7 +206,7 @@ EVENT_DEFS: dict[str, Doc] = {
 }
 # Lone surrogates are excluded: msgspec rejects "\ud800" as malformed JSON while Python's json
 # parses it, a JSON-parser difference (RFC 8259 leaves it open) and not a schema one.
-CHARS = st.characters(blacklist_categories=("Cs",))
+CHARS = st.characters(exclude_categories=["Cs"])
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
@@ -221,31 +229,35 @@ def fields_where(kind: str, test: Any) -> list[str]:
     return sorted(f for f, p in EVENT_DEFS[kind]["properties"].items() if test(p))
 
 
-def pick(draw: st.DrawFn, valid: tuple[str, ...], invalid: tuple[str, ...]) -> str:
-    """A valid spelling of a date-time component, or (one time in five) an invalid one."""
-    return draw(st.sampled_from(valid if draw(st.integers(0, 4)) else invalid))
+# Spellings of each part of a date-time: (valid ones, invalid ones). Not generated, because
+# the decoder accepts them though RFC 3339 does not (see the xfail tests below): a space for
+# the T and an offset without its colon (+0100).
+DATE_TIME_PARTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("0001", "1970", "2024", "2026", "9999"), ("0000", "26", "+2026")),
+    (("-",), ("", "/")),
+    (("01", "02", "04", "12"), ("00", "13", "1")),
+    (("-",), ("",)),
+    (("01", "28", "29", "30", "31"), ("00", "32", "1")),
+    (("T", "t"), ("_", "", "TT")),
+    (("00:00", "12:30", "23:59"), ("24:00", "12:60", "7:00", "1230")),
+    ((":00", ":59"), (":60", ":61", "", ":5")),
+    (("", ".5", ".123456", ".9999994", ".9999995", ".999999999"), (".", ",5")),
+    (("Z", "z", "+00:00", "-00:00", "+01:00", "-23:59"), ("+24:00", "-05:60", "", "+01", "ZZ")),
+    (("",), (" ", "\n", "x")),
+)
 
 
 @st.composite
 def date_time_texts(draw: st.DrawFn) -> str:
-    """Near-RFC-3339 strings, valid and not (minus the decoder's known leniencies)."""
-    year = pick(draw, ("0001", "1970", "2024", "2026", "9999"), ("0000", "26", "+2026"))
-    month = pick(draw, ("01", "02", "04", "12"), ("00", "13", "1"))
-    day = pick(draw, ("01", "28", "29", "30", "31"), ("00", "32", "1"))
-    sep = pick(draw, ("T", "t"), ("_", "", "TT"))  # " " is a known difference, see below
-    clock = pick(draw, ("00:00", "12:30", "23:59"), ("24:00", "12:60", "7:00"))
-    second = pick(draw, (":00", ":59"), (":60", ":61", "", ":5"))
-    fraction = pick(draw, ("", ".5", ".123456", ".9999994", ".9999995", ".999999999"), (".", ",5"))
-    offset = pick(  # "+0100" is a known difference, see below
-        draw,
-        ("Z", "z", "+00:00", "-00:00", "+01:00", "-23:59"),
-        ("+24:00", "-05:60", "", "+01", "ZZ", "+01:00:00"),
-    )
-    text = f"{year}-{month}-{day}{sep}{clock}{second}{fraction}{offset}"
-    garnish = pick(draw, ("",), (" ", "\n", "x", "fullwidth"))
-    if garnish == "fullwidth":
-        return text.replace("2", "\uff12", 1)
-    return text + garnish
+    """RFC 3339 date-times, half of them with one part misspelt."""
+    defect = draw(st.none() | st.integers(0, len(DATE_TIME_PARTS) - 1))
+    parts = [
+        draw(st.sampled_from(invalid if i == defect else valid))
+        for i, (valid, invalid) in enumerate(DATE_TIME_PARTS)
+    ]
+    if draw(st.integers(0, 19)) == 0:
+        parts[0] = parts[0].replace("2", "\uff12")  # a non-ASCII digit
+    return "".join(parts)
 
 
 @st.composite
@@ -258,7 +270,8 @@ def mutated_events(draw: st.DrawFn) -> tuple[str, Any]:
     enums = [f for f in fields_where(kind, lambda p: "enum" in p) if f != "type"]
     times = fields_where(kind, lambda p: p.get("format") == "date-time")
     sized = fields_where(kind, lambda p: "maxLength" in p)
-    options = ["drop", "retype", "null", "type", "date_time", "seller_id", "extra", "length"]
+    options = ["drop", "retype", "null", "type", "seller_id", "extra", "length"]
+    options += ["date_time"] * 3
     options += ["not_object"] + ["int_range"] * bool(ints) + ["enum"] * bool(enums)
     mutation = draw(st.sampled_from(options))
     if mutation == "drop":
@@ -369,11 +382,6 @@ def test_decoder_rejects_date_times_the_schema_rejects(text: str) -> None:
     assert not decoder_accepts(raw)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SellerId's pattern ends in `$`, which Python (msgspec, jsonschema) also matches "
-    "before a final newline; in ECMA-262, JSON Schema's regex dialect, it does not",
-)
 def test_decoder_rejects_a_seller_id_with_a_trailing_newline() -> None:
     assert not decoder_accepts(dumps({**EXAMPLES_BY_TYPE["delivered"], "seller_id": "S1\n"}))
 

@@ -1,0 +1,108 @@
+"""The worker's configuration: one frozen object, built from the environment at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from streams.errors import SellerPerfError
+
+PREFIX = "SELLERPERF_"
+
+
+class SettingsError(SellerPerfError):
+    """An environment variable has a value the worker cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the Kafka layer needs; the engine takes plain arguments instead."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    """Kafka brokers (KAFKA_BOOTSTRAP_SERVERS)."""
+    app_id: str = "sellerperf"
+    """Consumer group and prefix of the internal topics."""
+    topic_orders: str = "orders"
+    """Input topic of order events."""
+    topic_shipments: str = "shipments"
+    """Input topic of shipment events."""
+    topic_messages: str = "messages"
+    """Input topic of buyer-message events."""
+    topic_refunds: str = "refunds"
+    """Input topic of return and refund events."""
+    topic_alerts: str = "seller-alerts"
+    """Output: alerts, keyed by seller."""
+    topic_metrics: str = "seller-metrics"
+    """Output: compacted per-seller rate snapshots."""
+    topic_dead_letters: str = "seller-events-dead-letter"
+    """Output: inputs that could not be used, with the reason."""
+    partitions: int = 4
+    """Partitions of every topic (inputs must be co-partitioned)."""
+    replication_factor: int = 1
+    """Replication of the topics this project creates."""
+    store: str = "rocksdb://"
+    """Faust table store: rocksdb:// or memory://."""
+    standby_replicas: int = 1
+    """Standby copies of each table partition on other workers."""
+    data_dir: Path = Path(".state")
+    """Where the worker keeps its local state (RocksDB)."""
+    target_profile: str = "amazon-us"
+    """Target profile name (deploy/targets) or path."""
+    allowed_lateness_ms: int = 60_000
+    """How late in event time an event may arrive and still count."""
+    web_host: str = "127.0.0.1"
+    """Interface of the worker's web server."""
+    web_port: int = 6066
+    """Port of the worker's web server."""
+    batch_size: int = 2000
+    """Most events processed as one batch."""
+    batch_within_s: float = 0.05
+    """Longest wait to fill a batch."""
+    security_protocol: str = "PLAINTEXT"
+    """PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."""
+    sasl_mechanism: str = "PLAIN"
+    """PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."""
+    sasl_username: str = ""
+    """SASL user."""
+    sasl_password: str = ""
+    """SASL password."""
+    ssl_cafile: str = ""
+    """CA bundle for SSL."""
+    log_level: str = "info"
+    """Worker log level."""
+
+    @property
+    def input_topics(self) -> tuple[str, str, str, str]:
+        """The four co-partitioned input topics."""
+        return (self.topic_orders, self.topic_shipments, self.topic_messages, self.topic_refunds)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build from SELLERPERF_<FIELD> variables (and KAFKA_BOOTSTRAP_SERVERS)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        if "KAFKA_BOOTSTRAP_SERVERS" in env:
+            values["bootstrap_servers"] = env["KAFKA_BOOTSTRAP_SERVERS"]
+        for f in fields(cls):
+            name = PREFIX + f.name.upper()
+            if name in env:
+                values[f.name] = _convert(name, env[name], type(getattr(cls(), f.name)))
+        return cls(**values)
+
+
+def _convert(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is Path:
+            return Path(raw)
+        return raw
+    except ValueError:
+        raise SettingsError(
+            f"{name}: got {raw!r}; expected {'an integer' if kind is int else 'a number'}"
+        ) from None

@@ -1,0 +1,220 @@
+"""Windows over day buckets: anchor days, lags, window sums, business days, retention."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from streams.clock import DAY_MS, HOUR_MS, add_business_days, iso_ms
+from streams.engine import Engine
+from streams.window import ONE, shift_sum, window_sum
+
+T0 = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)  # Monday 2026-01-05
+PLACED = T0 + 10 * HOUR_MS
+
+
+@pytest.fixture
+def two_windows(profile_of, entry):
+    """The order defect rate over 60 and 30 days, and over 7 days reported 45 days late."""
+    return profile_of(
+        odr_60d=entry("order_defect", 60),
+        odr_30d=entry("order_defect", 30),
+        odr_7d_lag45=entry("order_defect", 7, lag_days=45),
+    )
+
+
+@pytest.mark.parametrize(
+    ("delay_days", "in_60d", "in_30d"),
+    [
+        pytest.param(0, (1, 1), (1, 1), id="same-day"),
+        pytest.param(29, (1, 1), (1, 1), id="29-days-later-both-windows"),
+        pytest.param(30, (1, 1), (0, 0), id="30-days-later-only-the-60-day-window"),
+        pytest.param(40, (1, 1), (0, 0), id="40-days-later-only-the-60-day-window"),
+        pytest.param(59, (1, 1), (0, 0), id="59-days-later-last-day-of-the-60-day-window"),
+        pytest.param(60, (0, 0), (0, 0), id="60-days-later-order-day-outside-every-window"),
+    ],
+)
+def test_late_negative_feedback_counts_on_the_order_day(ev, two_windows, delay_days, in_60d,
+                                                        in_30d):
+    engine = Engine(two_windows)
+    engine.apply(ev.placed("o1", PLACED))
+    engine.apply(ev.feedback("o1", PLACED + delay_days * DAY_MS, 1))
+    rates = engine.rates("s1")
+    assert (rates["odr_60d"], rates["odr_30d"]) == (in_60d, in_30d)
+
+
+def test_late_defect_leaves_the_window_with_its_order_day(ev, two_windows):
+    engine = Engine(two_windows)
+    engine.apply(ev.placed("o1", PLACED))
+    engine.apply(ev.feedback("o1", PLACED + 40 * DAY_MS, 1))
+    engine.advance(T0 + 60 * DAY_MS - 1)  # 2026-03-05T23:59:59.999: the window starts Jan 5
+    assert engine.rates("s1")["odr_60d"] == (1, 1)
+    engine.advance(T0 + 60 * DAY_MS)
+    assert engine.rates("s1")["odr_60d"] == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("clock_day", "expected"),
+    [
+        pytest.param(44, (0, 0), id="day-44-window-ends-the-day-before"),
+        pytest.param(45, (1, 1), id="day-45-window-ends-on-the-order-day"),
+        pytest.param(51, (1, 1), id="day-51-window-starts-on-the-order-day"),
+        pytest.param(52, (0, 0), id="day-52-window-starts-the-day-after"),
+    ],
+)
+def test_lagged_window_ends_lag_days_before_the_clock(ev, two_windows, clock_day, expected):
+    engine = Engine(two_windows)
+    engine.apply(ev.placed("o1", PLACED))
+    engine.apply(ev.feedback("o1", PLACED + HOUR_MS, 2))
+    engine.advance(T0 + clock_day * DAY_MS + 12 * HOUR_MS)
+    assert engine.rates("s1")["odr_7d_lag45"] == expected
+
+
+# -- window sums ------------------------------------------------------------
+
+BUCKETS = {1: ONE | 1, 3: ONE, 5: 2 * ONE | 1, 9: 3 * ONE | 2}
+"""Day -> packed (den << 32 | num)."""
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "den", "num"),
+    [
+        pytest.param(0, 9, 7, 4, id="all-days"),
+        pytest.param(1, 5, 3, 1, id="excludes-lo-includes-hi"),
+        pytest.param(0, 1, 1, 1, id="one-day"),
+        pytest.param(5, 8, 0, 0, id="empty-days"),
+        pytest.param(-100, 100, 7, 4, id="wide-window-iterates-the-buckets"),
+    ],
+)
+def test_window_sum_adds_the_days_in_lo_exclusive_hi_inclusive(lo, hi, den, num):
+    assert window_sum(BUCKETS, lo, hi) == den * ONE + num
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        pytest.param((0, 3), (1, 4), id="one-day"),
+        pytest.param((0, 3), (2, 5), id="two-days"),
+        pytest.param((0, 4), (4, 8), id="jump-by-the-window-length"),
+        pytest.param((-3, 1), (20, 24), id="jump-past-everything"),
+        pytest.param((0, 9), (0, 9), id="no-move"),
+    ],
+)
+def test_shift_sum_equals_a_fresh_window_sum(old, new):
+    total = window_sum(BUCKETS, *old)
+    assert shift_sum(BUCKETS, total, *old, *new) == window_sum(BUCKETS, *new)
+
+
+@pytest.mark.parametrize(
+    ("received", "due"),
+    [
+        pytest.param("2026-01-09T15:00:00Z", "2026-01-13T15:00:00.000Z", id="friday-to-tuesday"),
+        pytest.param("2026-01-10T15:00:00Z", "2026-01-13T15:00:00.000Z", id="saturday-to-tuesday"),
+        pytest.param("2026-01-11T23:59:59Z", "2026-01-13T23:59:59.000Z", id="sunday-to-tuesday"),
+        pytest.param("2026-01-12T09:00:00Z", "2026-01-14T09:00:00.000Z", id="monday-to-wednesday"),
+        pytest.param("2026-01-08T09:00:00Z", "2026-01-12T09:00:00.000Z", id="thursday-to-monday"),
+    ],
+)
+def test_refund_deadline_is_two_business_days_after_receipt(received, due):
+    ms = int(datetime.fromisoformat(received).timestamp() * 1000)
+    assert iso_ms(add_business_days(ms, 2)) == due
+
+
+# -- retention --------------------------------------------------------------
+
+
+def old_objects(ev) -> list:
+    """Day 0: 5 orders (one defective), 3 answered messages, 2 refunded returns: 10 objects."""
+    out = [ev.placed(f"old{i}", T0 + i * HOUR_MS) for i in range(5)]
+    out.append(ev.feedback("old1", T0 + 6 * HOUR_MS, 1))
+    for m in range(3):
+        out.append(ev.message(f"m-old{m}", T0 + 7 * HOUR_MS + m))
+        out.append(ev.make("seller_replied", T0 + 8 * HOUR_MS + m, message_id=f"m-old{m}"))
+    for r in range(2):
+        rid = f"r-old{r}"
+        t = T0 + 9 * HOUR_MS + r
+        out.append(ev.make("return_requested", t, return_id=rid, order_id=f"old{r}"))
+        out.append(ev.make("return_authorised", t + HOUR_MS, return_id=rid))
+        out.append(ev.make("return_received", t + DAY_MS, return_id=rid))
+        out.append(ev.make("refund_issued", t + DAY_MS + HOUR_MS, return_id=rid))
+    return out
+
+
+NEW_DAY = 180
+"""Day of the new objects: inside every window at day 200, after the old ones expired."""
+
+
+def new_objects(ev, day: int) -> list:
+    """4 orders (one defective) and 1 answered message on `day`: 5 objects."""
+    t = T0 + day * DAY_MS
+    out = [ev.placed(f"new{i}", t + i * HOUR_MS) for i in range(4)]
+    out.append(ev.feedback("new0", t + 5 * HOUR_MS, 2))
+    out.append(ev.message("m-new", t + 6 * HOUR_MS))
+    out.append(ev.make("seller_replied", t + 7 * HOUR_MS, message_id="m-new"))
+    return out
+
+
+def rates_of(engine: Engine) -> dict[str, tuple[int, int]]:
+    """Seller s1's rates, all (0, 0) when the engine has never seen it."""
+    return engine.rates("s1") or {e.name: (0, 0) for e in engine.entries}
+
+
+def test_retention_drops_old_facts_without_changing_any_rate(amazon, ev):
+    engine, reference = Engine(amazon), Engine(amazon)  # the reference never saw the old objects
+    for event in old_objects(ev):
+        engine.apply(event)
+    engine.advance(T0 + 60 * DAY_MS)
+    assert engine.open_objects() == 10
+    assert engine.stats.expired_total == 0
+
+    held = []
+    for day in range(61, 201):
+        if day == NEW_DAY:
+            for event in new_objects(ev, day):
+                engine.apply(event)
+                reference.apply(event)
+        clock = T0 + day * DAY_MS + 23 * HOUR_MS
+        engine.advance(clock)
+        reference.advance(clock)
+        assert rates_of(engine) == rates_of(reference), f"day {day}"
+        held.append(engine.open_objects())
+
+    assert engine.stats.expired_total == 10
+    assert engine.open_objects() == reference.open_objects() == 5
+    assert sorted(engine.sellers["s1"].orders) == ["new0", "new1", "new2", "new3"]
+    before_new = held[: NEW_DAY - 61]
+    assert max(before_new) == 10 and min(before_new) == 0  # all dropped before the new ones
+    assert engine.rates("s1")["order_defect_rate_60d"] == (1, 4)
+    assert engine.rates("s1")["contact_response_24h_30d"] == (1, 1)
+
+
+def test_late_fact_for_a_dropped_order_changes_no_rate(amazon, ev):
+    engine = Engine(amazon)
+    for event in old_objects(ev) + new_objects(ev, NEW_DAY):
+        engine.apply(event)
+    engine.advance(T0 + 200 * DAY_MS)
+    before = engine.rates("s1")
+    assert engine.stats.expired_total == 10
+    engine.apply(ev.feedback("old2", T0 + 200 * DAY_MS + 1, 1))
+    engine.apply(ev.make("claim_filed", T0 + 200 * DAY_MS + 2, order_id="old3", claim_id="c"))
+    assert engine.rates("s1") == before
+
+
+def test_retention_waits_for_the_late_fact_horizon_of_an_order(amazon, ev):
+    """Feedback can arrive long after the order: its facts outlive the 60-day window."""
+    engine = Engine(amazon)
+    engine.apply(ev.placed("o1", PLACED))
+    engine.advance(PLACED + 80 * DAY_MS)
+    assert engine.open_objects() == 1
+    assert engine.stats.expired_total == 0
+    engine.advance(PLACED + 400 * DAY_MS)
+    assert engine.open_objects() == 0
+    assert engine.stats.expired_total == 1
+
+
+def test_version_dates_use_calendar_days(profile_of, entry):
+    spec = entry("order_defect", 60, versions=[{"since": date(2026, 2, 1), "target": 0.01}])
+    (e,) = profile_of(odr=spec).entries
+    assert e.versions[0].since_day * DAY_MS == int(
+        datetime(2026, 2, 1, tzinfo=UTC).timestamp() * 1000)
