@@ -61,7 +61,7 @@ def restore(store: dict[str, bytes]) -> Partition:
             sellers[seller.seller_id] = seller
     for key, blob in store.items():
         if key.startswith("o/"):
-            _, seller_id, kind, object_key = key.split("/", 3)
+            _, seller_id, kind, _object_key = key.split("/", 3)
             add_facts(sellers[seller_id], kind, decode_facts(kind, blob))
     part = Partition(PROFILE, 60_000)
     state = restore_partition(part, store["p"], list(sellers.values()))
@@ -100,5 +100,5 @@ def test_restored_facts_and_sellers_equal_the_originals() -> None:
         for kind in ("order", "message", "return"):
             for facts in seller.objects(kind).values():
                 again = decode_facts(kind, encode_facts(facts))
-                for name in type(facts).__slots__ + ("applied", "key", "last_ms", "wake_ms"):
+                for name in (*type(facts).__slots__, "applied", "key", "last_ms", "wake_ms"):
                     assert getattr(again, name) == getattr(facts, name), name
