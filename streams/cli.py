@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
 
+import msgspec
 import orjson
 from tqdm import tqdm
 
@@ -16,6 +17,7 @@ from streams import report
 from streams.errors import SellerPerfError
 from streams.outputs import SellerSnapshot
 from streams.replay import DEFAULT_LATENESS_MS, ReplayResult, iter_lines, replay_lines
+from streams.runtime import encode_json
 from streams.simulate import SimulationConfig, generate, iter_ndjson
 from streams.targets import DEFAULT_PROFILE, load_profile
 
@@ -61,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="write a synthetic event stream as NDJSON")
     _sim_args(sim, sellers=200)
     sim.add_argument("--out", type=Path, default=Path("-"), help="file, or - for stdout")
+    sim.add_argument("--to", choices=["file", "kafka"], default="file",
+                     help="write to --out, or produce to the input topics")
+    sim.add_argument("--rate", type=float, default=None,
+                     help="with --to kafka: events per second (default: as fast as possible)")
     sim.set_defaults(run=cmd_simulate)
 
     back = sub.add_parser("backtest", help="compare seller statuses under another profile")
@@ -68,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--targets", required=True, help="proposed profile (name or path)")
     _engine_args(back)
     back.set_defaults(run=cmd_backtest)
+
+    worker = sub.add_parser("worker", help="run the Kafka worker (settings from the environment)")
+    worker.set_defaults(run=cmd_worker)
+
+    topics = sub.add_parser("topics", help="manage the Kafka topics")
+    topics.add_argument("action", choices=["create"], help="create the missing topics")
+    topics.set_defaults(run=cmd_topics)
 
     schemas = sub.add_parser("schemas", help="write (or --check) the JSON Schemas")
     schemas.add_argument("--check", action="store_true", help="exit 1 if schemas/ is stale")
@@ -168,10 +181,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     snaps = result.snapshots()
     for path in (args.alerts, args.metrics, args.dead_letters):
         path.parent.mkdir(parents=True, exist_ok=True)
-    args.alerts.write_bytes(b"".join(orjson.dumps(a) + b"\n" for a in result.alerts))
-    args.metrics.write_bytes(orjson.dumps(snaps, option=orjson.OPT_INDENT_2))
+    args.alerts.write_bytes(b"".join(encode_json(a) + b"\n" for a in result.alerts))
+    args.metrics.write_bytes(msgspec.json.format(encode_json(snaps), indent=2))
     args.dead_letters.write_bytes(
-        b"".join(orjson.dumps(d) + b"\n" for d in result.dead_letters))
+        b"".join(encode_json(d) + b"\n" for d in result.dead_letters))
     for d in result.dead_letters[:20]:
         print(f"{d.source}:{d.offset}: {d.reason}: {d.error}", file=sys.stderr)
     if len(result.dead_letters) > 20:
@@ -185,6 +198,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write the synthetic stream."""
     config = _sim_config(args)
+    if args.to == "kafka":
+        return _simulate_to_kafka(config, args.rate)
     count = 0
     with ExitStack() as stack:
         out: BinaryIO = (sys.stdout.buffer if str(args.out) == "-"
@@ -198,6 +213,54 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 bar.update(4096)
     print(f"Wrote {count:,} events for {config.sellers} sellers over {config.days} days "
           f"to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _simulate_to_kafka(config: SimulationConfig, rate: float | None) -> int:
+    import asyncio
+    import time
+
+    from streams.kafka_io import produce, topic_for
+    from streams.settings import Settings
+
+    settings = Settings.from_env()
+    records = ((topic_for(e["type"], settings), e["seller_id"].encode(), orjson.dumps(e))
+               for e in generate(config))
+    started = time.perf_counter()
+    with tqdm(desc="produced", unit=" ev", unit_scale=True, disable=None, leave=False,
+              mininterval=0.5) as bar:
+        sent = asyncio.run(produce(settings, records, rate, bar.update))
+    seconds = time.perf_counter() - started
+    print(f"Produced {sent:,} events for {config.sellers} sellers to {settings.bootstrap_servers}"
+          f" in {seconds:.1f} s ({report.rate(sent, seconds)})", file=sys.stderr)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the Faust worker."""
+    import sys as _sys
+
+    from streams.settings import Settings
+    from streams.worker import run_worker
+
+    _sys.argv = [_sys.argv[0], "worker"]
+    run_worker(Settings.from_env())
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    """Create the topics that are missing; say which already exist."""
+    import asyncio
+
+    from streams.kafka_io import create_topics
+    from streams.settings import Settings
+
+    settings = Settings.from_env()
+    created, existing = asyncio.run(create_topics(settings))
+    for name in created:
+        print(f"created {name} ({settings.partitions} partitions)")
+    for name in existing:
+        print(f"exists  {name}")
     return 0
 
 

@@ -1,0 +1,106 @@
+"""Talking to Kafka outside the worker: creating topics, producing events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams.events import TOPIC_OF
+from streams.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPlan:
+    """A topic this project needs."""
+
+    name: str
+    """Topic name."""
+    config: dict[str, str]
+    """Topic-level configuration."""
+
+
+def topic_plan(settings: Settings) -> list[TopicPlan]:
+    """Inputs, outputs and the dead-letter topic."""
+    plan = [TopicPlan(t, {}) for t in settings.input_topics]
+    plan.append(TopicPlan(settings.topic_alerts, {}))
+    plan.append(TopicPlan(settings.topic_metrics, {"cleanup.policy": "compact"}))
+    plan.append(TopicPlan(settings.topic_dead_letters, {}))
+    return plan
+
+
+def _client_args(settings: Settings) -> dict[str, object]:
+    args: dict[str, object] = {"bootstrap_servers": settings.bootstrap_servers}
+    if settings.security_protocol != "PLAINTEXT":
+        import ssl
+
+        args["security_protocol"] = settings.security_protocol
+        if settings.security_protocol.startswith("SASL"):
+            args["sasl_mechanism"] = settings.sasl_mechanism
+            args["sasl_plain_username"] = settings.sasl_username
+            args["sasl_plain_password"] = settings.sasl_password
+        if settings.security_protocol.endswith("SSL"):
+            args["ssl_context"] = ssl.create_default_context(cafile=settings.ssl_cafile or None)
+    return args
+
+
+async def create_topics(settings: Settings) -> tuple[list[str], list[str]]:
+    """Create the missing topics; (created, already there)."""
+    admin = AIOKafkaAdminClient(**_client_args(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        plan = topic_plan(settings)
+        missing = [p for p in plan if p.name not in existing]
+        if missing:
+            await admin.create_topics([
+                NewTopic(p.name, settings.partitions, settings.replication_factor,
+                         topic_configs=p.config) for p in missing
+            ])
+        return [p.name for p in missing], [p.name for p in plan if p.name in existing]
+    finally:
+        await admin.close()
+
+
+def topic_for(event_type: str, settings: Settings) -> str:
+    """The input topic an event type belongs on."""
+    topic = TOPIC_OF[event_type]
+    return {"orders": settings.topic_orders, "shipments": settings.topic_shipments,
+            "messages": settings.topic_messages, "refunds": settings.topic_refunds}[topic]
+
+
+async def produce(
+    settings: Settings,
+    events: Iterable[tuple[str, bytes, bytes]],
+    rate_per_s: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Send (topic, key, value) records, at most `rate_per_s` a second; how many were sent."""
+    producer = AIOKafkaProducer(linger_ms=20, max_batch_size=256 * 1024, acks="all",
+                                enable_idempotence=True, **_client_args(settings))
+    await producer.start()
+    sent = 0
+    started = time.perf_counter()
+    try:
+        pending = []
+        for topic, key, value in events:
+            pending.append(await producer.send(topic, value=value, key=key))
+            sent += 1
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+            if progress is not None and sent % 1000 == 0:
+                progress(1000)
+            if rate_per_s:
+                ahead = sent / rate_per_s - (time.perf_counter() - started)
+                if ahead > 0.005:
+                    await asyncio.sleep(ahead)
+        await asyncio.gather(*pending)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent

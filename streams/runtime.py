@@ -1,0 +1,250 @@
+"""The worker's engines, one per assigned partition, fed raw Kafka records.
+
+No Kafka import here: the Faust adapter (streams.worker) hands over records
+and a store; this module decides what each record does, what to send, what
+to write and when a partition's watermark moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Final
+
+import msgspec
+
+from streams.alerts import Alert
+from streams.checkpoint import (
+    add_facts,
+    decode_facts,
+    decode_seller,
+    encode_facts,
+    encode_seller,
+    partition_state,
+    restore_partition,
+)
+from streams.errors import InvalidEvent
+from streams.events import decode_event, event_time_ms
+from streams.outputs import DeadLetter, SellerSnapshot, snapshot
+from streams.partitioner import partition_for
+from streams.pipeline import Partition
+from streams.targets import TargetProfile
+from streams.window import SellerState
+
+SEP: Final = "\x1f"
+"""Separates the parts of a table key (cannot occur in a seller id)."""
+_FAR: Final = 2**62
+_json: Final = msgspec.json.Encoder()
+
+
+def seller_key(seller_id: str) -> bytes:
+    """Table key of a seller's own state."""
+    return f"s{SEP}{seller_id}".encode()
+
+
+def object_key(seller_id: str, kind: str, key: str) -> bytes:
+    """Table key of one object's facts."""
+    return f"o{SEP}{seller_id}{SEP}{kind}{SEP}{key}".encode()
+
+
+def partition_key(partition: int) -> bytes:
+    """Table key of a partition's own state."""
+    return f"p{SEP}{partition}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed Kafka record."""
+
+    topic: str
+    """Source topic."""
+    partition: int
+    """Source partition."""
+    offset: int
+    """Source offset."""
+    key: bytes | None
+    """Message key (the seller id)."""
+    value: bytes
+    """Message value (one JSON event)."""
+
+
+@dataclass(slots=True)
+class Outputs:
+    """What one batch produced."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    """Alerts to publish."""
+    snapshots: list[SellerSnapshot] = field(default_factory=list)
+    """Seller snapshots to publish (compacted)."""
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    """Records that could not be used."""
+    writes: dict[int, list[tuple[bytes, bytes | None]]] = field(default_factory=dict)
+    """Per partition, table writes in order (None deletes); the partition state last."""
+    events_total: int = 0
+    """Valid events taken."""
+    skipped_total: int = 0
+    """Records already applied before a restart (skipped)."""
+
+
+class PartitionRuntime:
+    """One partition: its pipeline plus where each input topic stands."""
+
+    def __init__(self, part: Partition, topics: tuple[str, ...]) -> None:
+        self.part = part
+        self.topics = topics
+        self.positions: dict[str, int] = {}
+        """Per topic, the next offset to take."""
+        self.topic_max_ms: dict[str, int] = {}
+        """Per topic, the greatest event time seen."""
+
+    def watermark(self, caught_up: Callable[[str], bool]) -> int:
+        """Newest event time minus lateness, held back by any topic that still has a backlog."""
+        part = self.part
+        limit = part.sequencer.max_seen_ms
+        for topic in self.topics:
+            if not caught_up(topic):
+                limit = min(limit, self.topic_max_ms.get(topic, -_FAR))
+        return limit - part.allowed_lateness_ms
+
+
+class Runtime:
+    """All assigned partitions of one worker."""
+
+    def __init__(self, profile: TargetProfile, allowed_lateness_ms: int, partitions: int,
+                 topics: tuple[str, ...]) -> None:
+        self.profile = profile
+        self.allowed_lateness_ms = allowed_lateness_ms
+        self.partitions_total = partitions
+        self.topics = topics
+        self.active: dict[int, PartitionRuntime] = {}
+
+    def ensure(self, partition: int, store: MutableMapping[bytes, bytes]) -> PartitionRuntime:
+        """The runtime of a partition, restored from the store the first time."""
+        pr = self.active.get(partition)
+        if pr is None:
+            pr = self.active[partition] = self._restore(partition, store)
+        return pr
+
+    def drop(self, partition: int) -> None:
+        """Forget a partition that moved to another worker."""
+        self.active.pop(partition, None)
+
+    def _restore(self, partition: int, store: MutableMapping[bytes, bytes]) -> PartitionRuntime:
+        sellers: dict[str, SellerState] = {}
+        facts: list[tuple[str, str, bytes]] = []
+        for raw_key, blob in list(store.items()):
+            key = raw_key.decode()
+            tag, _, rest = key.partition(SEP)
+            if tag == "s" and partition_for(rest, self.partitions_total) == partition:
+                sellers[rest] = decode_seller(blob)
+            elif tag == "o":
+                seller_id, kind, _ = rest.split(SEP, 2)
+                if partition_for(seller_id, self.partitions_total) == partition:
+                    facts.append((seller_id, kind, blob))
+        for seller_id, kind, blob in facts:
+            seller = sellers.get(seller_id)
+            if seller is None:  # objects whose seller never changed a bucket
+                seller = sellers[seller_id] = SellerState(
+                    seller_id, len({e.metric for e in self.profile.entries}),
+                    len(self.profile.entries))
+            add_facts(seller, kind, decode_facts(kind, blob))
+        part = Partition(self.profile, self.allowed_lateness_ms)
+        part.engine.track_writes = True
+        state = restore_partition(part, store.get(partition_key(partition)),
+                                  list(sellers.values()))
+        pr = PartitionRuntime(part, self.topics)
+        if state is not None:
+            pr.positions = dict(state.positions)
+            pr.topic_max_ms = dict(state.topic_max_ms)
+        return pr
+
+    def process(self, records: list[Record], store: MutableMapping[bytes, bytes],
+                caught_up: Callable[[str, int], bool]) -> Outputs:
+        """Take a batch of records; everything to send and write for it."""
+        out = Outputs()
+        by_partition: dict[int, list[Record]] = {}
+        for record in records:
+            by_partition.setdefault(record.partition, []).append(record)
+        for partition, batch in sorted(by_partition.items()):
+            pr = self.ensure(partition, store)
+            for record in batch:
+                self._take(pr, record, out)
+            wm = pr.watermark(partial(_flip, caught_up, partition))
+            out.alerts += pr.part.drain(wm)
+            self._collect(partition, pr, out)
+        return out
+
+    def _take(self, pr: PartitionRuntime, record: Record, out: Outputs) -> None:
+        if record.offset < pr.positions.get(record.topic, 0):
+            out.skipped_total += 1
+            return
+        pr.positions[record.topic] = record.offset + 1
+        try:
+            event = decode_event(record.value)
+            reason = _key_problem(record.key, event.seller_id)
+        except InvalidEvent as exc:
+            out.dead_letters.append(_dead(record, exc.reason, exc.message, exc.field))
+            return
+        if reason:
+            out.dead_letters.append(_dead(record, reason[0], reason[1], "seller_id"))
+            return
+        out.events_total += 1
+        t = event_time_ms(event)
+        if t > pr.topic_max_ms.get(record.topic, -_FAR):
+            pr.topic_max_ms[record.topic] = t
+        if not pr.part.offer(event):
+            out.dead_letters.append(_dead(
+                record, "too_late",
+                f"event_time {event.event_time.isoformat()} is older than the watermark "
+                f"(allowed lateness {pr.part.allowed_lateness_ms} ms)", "event_time"))
+
+    def _collect(self, partition: int, pr: PartitionRuntime, out: Outputs) -> None:
+        engine = pr.part.engine
+        for seller_id in sorted(engine.take_changed()):
+            snap = snapshot(engine, seller_id)
+            if snap is not None:
+                out.snapshots.append(snap)
+        writes = out.writes.setdefault(partition, [])
+        for (seller_id, kind, key), facts in engine.dirty_objects.items():
+            writes.append((object_key(seller_id, kind, key),
+                           None if facts is None else encode_facts(facts)))
+        for seller_id in sorted(engine.dirty_sellers):
+            writes.append((seller_key(seller_id), encode_seller(engine.sellers[seller_id])))
+        engine.dirty_objects.clear()
+        engine.dirty_sellers.clear()
+        writes.append((partition_key(partition),
+                       partition_state(pr.part, pr.positions, pr.topic_max_ms)))
+
+    def view(self, seller_id: str) -> SellerSnapshot | None:
+        """The seller's current rates, if one of this worker's partitions holds it."""
+        pr = self.active.get(partition_for(seller_id, self.partitions_total))
+        return None if pr is None else snapshot(pr.part.engine, seller_id)
+
+    def iter_partitions(self) -> Iterator[tuple[int, PartitionRuntime]]:
+        """The partitions held, by number."""
+        yield from sorted(self.active.items())
+
+
+def _flip(caught_up: Callable[[str, int], bool], partition: int, topic: str) -> bool:
+    return caught_up(topic, partition)
+
+
+def _key_problem(key: bytes | None, seller_id: str) -> tuple[str, str] | None:
+    if not key:
+        return ("missing_key", f"the message has no key; expected the seller id {seller_id!r}")
+    if key != seller_id.encode():
+        shown = key.decode("utf-8", "replace")
+        return ("key_mismatch",
+                f"the message key {shown!r} differs from field `seller_id` {seller_id!r}")
+    return None
+
+
+def _dead(record: Record, reason: str, error: str, field_name: str | None) -> DeadLetter:
+    return DeadLetter.of(record.value, reason, error, field_name,  # type: ignore[arg-type]
+                         record.topic, record.partition, record.offset, record.key)
+
+
+def encode_json(value: object) -> bytes:
+    """The wire form of an output record."""
+    return _json.encode(value)

@@ -1,0 +1,168 @@
+"""The Faust adapter: topics, one agent over the four inputs, the state table, the web view."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import weakref
+from collections.abc import MutableMapping
+from typing import Any, cast
+
+import faust
+from faust.streams import _current_event
+from faust.types import TP
+from faust.web import Request, Response, View
+
+from streams.runtime import Record, Runtime, encode_json
+from streams.settings import Settings
+from streams.targets import load_profile
+
+log = logging.getLogger("sellerperf.worker")
+SELLER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+def _credentials(settings: Settings) -> Any:
+    if settings.security_protocol == "PLAINTEXT":
+        return None
+    import ssl
+
+    context = None
+    if settings.security_protocol.endswith("SSL"):
+        context = ssl.create_default_context(cafile=settings.ssl_cafile or None)
+    if settings.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.sasl_username, password=settings.sasl_password,
+            mechanism=settings.sasl_mechanism, ssl_context=context)
+    return faust.SSLCredentials(context)
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app wired to the engine runtime."""
+    profile = load_profile(settings.target_profile)
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")],
+        broker_credentials=_credentials(settings),
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=settings.standby_replicas,
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        stream_buffer_maxsize=settings.batch_size * 2,
+        web_in_thread=False,
+    )
+    inputs = app.topic(*settings.input_topics, key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw")
+    alerts = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
+    metrics = app.topic(settings.topic_metrics, key_serializer="raw", value_serializer="raw")
+    dead = app.topic(settings.topic_dead_letters, key_serializer="raw", value_serializer="raw")
+    # bytes keys and values: Faust then uses the raw codec for the table and its changelog.
+    table = app.Table("state", key_type=bytes, value_type=bytes, partitions=settings.partitions)
+    runtime = Runtime(profile, settings.allowed_lateness_ms, settings.partitions,
+                      settings.input_topics)
+    app.sellerperf_runtime = runtime  # type: ignore[attr-defined]
+
+    def caught_up(topic: str, partition: int) -> bool:
+        """Whether everything in the topic partition known to the broker has been taken."""
+        pr = runtime.active.get(partition)
+        position = pr.positions.get(topic, 0) if pr else 0
+        try:
+            highwater = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # consumer not ready: assume a backlog
+            return False
+        # Unknown until the first fetch of that partition: hold the watermark back till then.
+        return highwater is not None and position >= highwater
+
+    @app.agent(inputs)
+    async def process(stream: Any) -> None:
+        async for events in stream.noack().take_events(settings.batch_size,
+                                                        within=settings.batch_within_s):
+            records = [Record(e.message.topic, e.message.partition, e.message.offset,
+                              e.message.key, e.message.value) for e in events]
+            # Faust warns past 100 buffered sends; table writes come in bursts of thousands.
+            app.producer.buffer.max_messages = 10 * settings.batch_size
+            out = runtime.process(records, table, caught_up)
+            sends = [await alerts.send(key=a.seller_id.encode(), value=encode_json(a))
+                     for a in out.alerts]
+            sends += [await dead.send(key=d.key.encode() if d.key else None,
+                                      value=encode_json(d)) for d in out.dead_letters]
+            sends += [await metrics.send(key=s.seller_id.encode(), value=encode_json(s))
+                      for s in out.snapshots]
+            # Outputs are on the broker before the state that says they were made is written.
+            await asyncio.gather(*sends)
+            last_of = {e.message.partition: e for e in events}
+            for partition, writes in out.writes.items():
+                _write(table, last_of[partition], writes)
+            for event in events:
+                event.ack()
+
+    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        """Partitions moved away: their state lives on in the changelog, not here."""
+        for tp in revoked:
+            if tp.topic in settings.input_topics:
+                runtime.drop(tp.partition)
+
+    app.on_partitions_revoked.connect(cast(Any, on_revoked))
+
+    @app.page("/health")
+    async def health(web: Any, request: Request) -> Response:
+        try:
+            assigned = app.consumer.assignment()
+        except Exception:  # not started yet
+            assigned = set()
+        partitions = sorted({tp.partition for tp in assigned
+                             if tp.topic in settings.input_topics})
+        response: Response = web.json({"status": "ok", "partitions": partitions,
+                                       "active": [p for p, _ in runtime.iter_partitions()]})
+        return response
+
+    @app.page("/sellers/{seller_id}")
+    class SellerView(View):
+        """GET /sellers/{seller_id}: the seller's rates, from whichever worker holds them."""
+
+        async def get(self, request: Request, seller_id: str) -> Response:
+            if not SELLER_ID.match(seller_id):
+                return self.json({"error": f"malformed seller id {seller_id!r}; expected "
+                                           f"1-64 of A-Z a-z 0-9 _ . : -"}, status=400)
+            return await self._routed(request)
+
+        @app.table_route(table=table, match_info="seller_id")
+        async def _routed(self: View, request: Request) -> Response:
+            seller_id = request.match_info["seller_id"]
+            snap = runtime.view(seller_id)
+            if snap is None:
+                return self.json({"error": f"unknown seller {seller_id!r}"}, status=404)
+            return self.bytes(encode_json(snap), content_type="application/json")
+
+    del process, on_revoked, health, SellerView
+    return app
+
+
+def _write(table: MutableMapping[bytes, bytes], event: Any,
+           writes: list[tuple[bytes, bytes | None]]) -> None:
+    """Table writes in the context of an event of their partition (Faust routes by it)."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        for key, value in writes:
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+    finally:
+        _current_event.reset(token)
+
+
+def run_worker(settings: Settings) -> None:
+    """Run the worker until stopped."""
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level)
+    worker.execute_from_commandline()

@@ -1,0 +1,183 @@
+"""The worker on a real broker gives what the offline replay gives."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+from conftest import WorkerProcess, start_worker
+from kafka_helpers import progress, read_all, records_of, send, wait_until_done
+
+from streams.replay import replay_lines
+from streams.settings import Settings
+from streams.simulate import SimulationConfig, iter_ndjson
+from streams.targets import load_profile
+
+pytestmark = pytest.mark.kafka
+
+LINES = [line.rstrip(b"\n") for line in iter_ndjson(SimulationConfig(
+    seed=21, sellers=16, days=40, orders_per_seller_day=10.0, degrading_fraction=0.25))]
+
+
+def offline(lines: list[bytes], settings: Settings) -> tuple[list[dict[str, Any]],
+                                                             dict[str, dict[str, Any]]]:
+    """Alerts and final snapshots of `sellerperf replay --no-flush` with the topics' partitions."""
+    result = replay_lines(enumerate(lines, 1), load_profile(settings.target_profile),
+                          settings.allowed_lateness_ms, settings.partitions, flush=False)
+    alerts = [msgspec.to_builtins(a) for a in result.alerts]
+    snaps = {s.seller_id: msgspec.to_builtins(s) for s in result.snapshots()}
+    return alerts, snaps
+
+
+def streamed_alerts(settings: Settings) -> list[dict[str, Any]]:
+    return [orjson.loads(v) for _, v in read_all(settings, settings.topic_alerts)]
+
+
+def explain(got: dict[str, list[dict[str, Any]]], want: dict[str, list[dict[str, Any]]]) -> str:
+    """Where two per-seller alert sequences first part, for a failure message."""
+    lines = []
+    for seller in sorted(set(got) | set(want)):
+        a, b = got.get(seller, []), want.get(seller, [])
+        for i in range(max(len(a), len(b))):
+            x = a[i] if i < len(a) else None
+            y = b[i] if i < len(b) else None
+            if x != y:
+                short = ("metric", "previous_status", "status", "as_of", "numerator",
+                         "denominator")
+                lines.append(f"{seller} #{i}: streamed {x and {k: x[k] for k in short}} "
+                             f"offline {y and {k: y[k] for k in short}}")
+                break
+    return "\n".join(lines)
+
+
+def by_seller(alerts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per seller, its alerts in order, repeated ids (redelivery after a crash) kept once."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    seen: dict[str, dict[str, Any]] = {}
+    for a in alerts:
+        if a["alert_id"] in seen:
+            assert seen[a["alert_id"]] == a, "a repeated alert id must carry the same content"
+            continue
+        seen[a["alert_id"]] = a
+        out[a["seller_id"]].append(a)
+    return dict(out)
+
+
+def view_all(worker: WorkerProcess, sellers: list[str]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for seller in sellers:
+        status, body = worker.get(f"/sellers/{seller}")
+        assert status == 200, (seller, status, body[:300])
+        out[seller] = orjson.loads(body)
+    return out
+
+
+def test_streaming_through_kafka_gives_the_alerts_and_rates_of_the_offline_replay(
+    settings: Settings, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    expected_alerts, expected_snaps = offline(LINES, settings)
+    assert len(expected_alerts) >= 10, "the log must raise alerts for this test to mean much"
+    send(settings, records_of(LINES, settings))
+    worker = start_worker(settings, tmp_path, workers)
+    wait_until_done(settings)
+    assert by_seller(streamed_alerts(settings)) == by_seller(expected_alerts)
+    assert view_all(worker, sorted(expected_snaps)) == expected_snaps
+    status, body = worker.get("/sellers/NOBODY")
+    assert status == 404, body
+    status, body = worker.get("/sellers/bad%20id")
+    assert status == 400, body
+    assert b"malformed seller id" in body
+
+
+BAD = [
+    (b"S00001", b"{not json", "not_json"),
+    (b"S00001", b'{"event_id":"x1","type":"order_placed","event_time":"2026-01-05T00:00:00Z",'
+                b'"seller_id":"S00001","order_id":"o","marketplace":"US","channel":"seller",'
+                b'"expected_ship_at":"2026-01-06T00:00:00Z",'
+                b'"promised_delivery_at":"2026-01-09T00:00:00Z","units":"three"}', "schema"),
+    (b"S00001", b'{"event_id":"x2","type":"order_teleported","event_time":'
+                b'"2026-01-05T00:00:00Z","seller_id":"S00001"}', "unknown_type"),
+    (None, b'{"event_id":"x3","type":"delivered","event_time":"2026-01-05T00:00:00Z",'
+           b'"seller_id":"S00001","order_id":"o"}', "missing_key"),
+    (b"S00002", b'{"event_id":"x4","type":"delivered","event_time":"2026-01-05T00:00:00Z",'
+                b'"seller_id":"S00001","order_id":"o"}', "key_mismatch"),
+]
+
+
+def test_bad_input_goes_to_the_dead_letter_topic_and_the_rest_is_counted(
+    settings: Settings, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    good = LINES[:4000]
+    records = records_of(good, settings)
+    for i, (key, value, _) in enumerate(BAD):
+        records.insert(500 + 700 * i, (settings.topic_orders, key, value))  # type: ignore[arg-type]
+    send(settings, records)  # type: ignore[arg-type]
+    worker = start_worker(settings, tmp_path, workers)
+    wait_until_done(settings)
+    dead = [orjson.loads(v) for _, v in read_all(settings, settings.topic_dead_letters)]
+    assert sorted(d["reason"] for d in dead) == sorted(r for _, _, r in BAD)
+    for d in dead:
+        assert d["source"] == settings.topic_orders
+        assert d["offset"] is not None and d["partition"] is not None
+        assert d["error"]
+    schema_error = next(d for d in dead if d["reason"] == "schema")
+    assert schema_error["field"] == "units" and '"three"' in schema_error["error"]
+    _, expected_snaps = offline(good, settings)
+    assert view_all(worker, sorted(expected_snaps)) == expected_snaps
+
+
+def test_a_worker_killed_mid_stream_recovers_without_loss_or_double_count(
+    settings: Settings, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    expected_alerts, expected_snaps = offline(LINES, settings)
+    records = records_of(LINES, settings)
+    worker = start_worker(settings, tmp_path, workers, store="rocksdb://")
+    send(settings, records[: len(records) // 3])
+    deadline = time.monotonic() + 60
+    while progress(settings)[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert progress(settings)[0] > 0, worker.tail()
+    send(settings, records[len(records) // 3 : 2 * len(records) // 3])
+    worker.kill(signal.SIGKILL)
+    done, _ = progress(settings)
+    assert done < len(records), "the kill should land mid-stream"
+    send(settings, records[2 * len(records) // 3 :])
+    again = start_worker(settings, tmp_path, workers, store="rocksdb://")
+    wait_until_done(settings)
+    assert by_seller(streamed_alerts(settings)) == by_seller(expected_alerts)
+    assert view_all(again, sorted(expected_snaps)) == expected_snaps
+
+
+def test_two_workers_split_the_partitions_and_one_takes_over_when_the_other_stops(
+    settings: Settings, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    expected_alerts, expected_snaps = offline(LINES, settings)
+    records = records_of(LINES, settings)
+    first = start_worker(settings, tmp_path, workers, "w1")
+    second = start_worker(settings, tmp_path, workers, "w2")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        held = [orjson.loads(w.get("/health")[1])["partitions"] for w in (first, second)]
+        if all(held) and sorted(held[0] + held[1]) == list(range(settings.partitions)):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"partitions not split: {held}\n{first.tail()}\n{second.tail()}")
+    half = len(records) // 2
+    send(settings, records[:half])
+    wait_until_done(settings)
+    sellers = sorted(expected_snaps)
+    assert view_all(first, sellers) == view_all(second, sellers), "either worker answers alike"
+    second.kill(signal.SIGTERM)
+    send(settings, records[half:])
+    wait_until_done(settings)
+    assert orjson.loads(first.get("/health")[1])["partitions"] == list(range(settings.partitions))
+    got, want = by_seller(streamed_alerts(settings)), by_seller(expected_alerts)
+    assert got == want, explain(got, want)
+    assert view_all(first, sellers) == expected_snaps
