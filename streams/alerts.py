@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from fractions import Fraction
+from functools import lru_cache
 from typing import Final, Literal
 
 import msgspec
@@ -19,22 +21,39 @@ Health = Literal["healthy", "at_risk", "critical"]
 HEALTH_OF_STATUS: Final[tuple[Health, ...]] = ("healthy", "healthy", "at_risk", "critical")
 
 
-def level(entry: Entry, version: TargetVersion, num: int, den: int, shift: float) -> int:
-    """OK, AT_RISK or BREACH for a rate, thresholds moved `shift` towards the good side."""
-    rate = num / den
-    target = version.target
-    margin = version.warning_margin
+@lru_cache(maxsize=4096)
+def thresholds(entry: Entry, version: TargetVersion) -> tuple[Fraction, Fraction, Fraction, Fraction]:
+    """Exact (breach, at-risk) boundaries, plain and moved by the hysteresis.
+
+    Computed on decimal fractions of the figures as written, so that a rate of exactly
+    3/100 sits exactly on a 5 % target with a 2-point margin, as a reader expects.
+    """
+    target = Fraction(str(version.target))
+    margin = Fraction(str(version.warning_margin))
+    shift = Fraction(str(entry.hysteresis))
+    if entry.direction in ("below", "at_most"):
+        return target, target - margin, target - shift, target - margin - shift
+    return target, target + margin, target + shift, target + margin + shift
+
+
+def level(entry: Entry, version: TargetVersion, num: int, den: int, relaxed: bool) -> int:
+    """OK, AT_RISK or BREACH; `relaxed` moves the thresholds by the hysteresis."""
+    bounds = thresholds(entry, version)
+    breach_at, risk_at = (bounds[2], bounds[3]) if relaxed else (bounds[0], bounds[1])
     direction = entry.direction
+    # Compare num/den with p/q as num*q against p*den: exact integers.
     if direction == "below" or direction == "at_most":
         bad = num  # the numerator counts the bad objects
-        target -= shift
-        over = rate >= target if direction == "below" else rate > target
-        risky = rate >= target - margin
+        scaled = num * breach_at.denominator
+        limit = breach_at.numerator * den
+        over = scaled >= limit if direction == "below" else scaled > limit
+        risky = num * risk_at.denominator >= risk_at.numerator * den
     else:
         bad = den - num
-        target += shift
-        over = rate <= target if direction == "above" else rate < target
-        risky = rate <= target + margin
+        scaled = num * breach_at.denominator
+        limit = breach_at.numerator * den
+        over = scaled <= limit if direction == "above" else scaled < limit
+        risky = num * risk_at.denominator <= risk_at.numerator * den
     if bad < entry.min_numerator or bad == 0:
         return OK
     if over:
@@ -46,10 +65,10 @@ def judge(entry: Entry, version: TargetVersion, num: int, den: int, previous: in
     """The next status: worse at once, better only once past the hysteresis band."""
     if den < entry.min_sample or den == 0:
         return INSUFFICIENT
-    raw = level(entry, version, num, den, 0.0)
+    raw = level(entry, version, num, den, False)
     if previous <= OK or raw >= previous:
         return raw
-    relaxed = level(entry, version, num, den, entry.hysteresis)
+    relaxed = level(entry, version, num, den, True)
     return relaxed if relaxed < previous else previous
 
 

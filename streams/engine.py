@@ -115,6 +115,7 @@ class Engine:
         """Objects whose facts changed, None when dropped (when tracking writes)."""
         self.stats = EngineStats()
         self._wakes: list[tuple[int, str, int, str]] = []
+        self._pending: set[tuple[str, int]] | None = None
         self._alerts: list[Alert] = []
 
     # -- the hot path --------------------------------------------------------
@@ -156,9 +157,13 @@ class Engine:
         self._schedule(seller.seller_id, kind, facts)
         if touched is not None:
             entries_of_slot = self.plan.entries_of_slot
+            pending = self._pending
             for slot in touched:
                 for j in entries_of_slot[slot]:
-                    self._judge(seller, j)
+                    if pending is None:
+                        self._judge(seller, j)
+                    else:
+                        pending.add((seller.seller_id, j))
 
     def _move(self, seller: SellerState, slot: int, old: int, new: int, facts: Facts) -> None:
         """Take the old contribution out of the buckets and window sums, put the new one in."""
@@ -184,10 +189,13 @@ class Engine:
         self.changed.add(seller.seller_id)
         if self.track_writes:
             self.dirty_sellers.add(seller.seller_id)
-        if self.plan.metrics[slot].numerator_is_bad == bool(new & 1) and new and (
-            not old or (old & 1) != (new & 1)
-        ):
+        bad_is = self.plan.metrics[slot].numerator_is_bad
+        was_bad = bool(old) and bool(old & 1) == bad_is
+        is_bad = bool(new) and bool(new & 1) == bad_is
+        if is_bad and not was_bad:
             seller.remember(slot, new >> 1, handlers.order_id_of(facts), _RECENT)
+        elif was_bad and not is_bad:
+            seller.forget(slot, handlers.order_id_of(facts))
 
     def _judge(self, seller: SellerState, j: int) -> None:
         """Re-judge one rate of one seller; emit an alert on a change worth telling."""
@@ -218,15 +226,26 @@ class Engine:
         return alerts
 
     def _advance(self, clock_ms: int) -> None:
-        """Fire passed deadlines, slide windows on a new day."""
+        """Slide windows on a new day, fire passed deadlines, then judge what moved once."""
         self.clock_ms = clock_ms
         day = clock_ms // DAY_MS
+        wakes = self._wakes
+        if day == self.day and not (wakes and wakes[0][0] < clock_ms):
+            return
+        # Judged only after every change at this clock, so no alert reports a state
+        # half-way through one step of the clock.
+        pending = self._pending = set()
         if day != self.day:
             self._new_day(day)
-        wakes = self._wakes
         while wakes and wakes[0][0] < clock_ms:
             due, seller_id, kind_no, key = heapq.heappop(wakes)
             self._wake(due, seller_id, KINDS[kind_no], key)
+        self._pending = None
+        sellers = self.sellers
+        for seller_id, j in sorted(pending):
+            seller = sellers.get(seller_id)
+            if seller is not None:
+                self._judge(seller, j)
 
     def _wake(self, due: int, seller_id: str, kind: Kind, key: str) -> None:
         """A deadline or expiry of one object has passed."""
@@ -279,9 +298,7 @@ class Engine:
         for slot, entries in enumerate(self.plan.entries_of_slot):
             self.floor[slot] = min(self.win_lo[j] for j in entries)
         prune = day % 8 == 0
-        # Sorted, so that the alerts of a day change come in the same order after a restore.
-        for seller_id in sorted(self.sellers):
-            seller = self.sellers[seller_id]
+        for seller in self.sellers.values():
             self._slide(seller, old_lo, old_hi, version_changed)
             if prune:
                 seller.prune(self.floor)
@@ -306,7 +323,10 @@ class Engine:
                         )
                 if sums[j] != before or forced[j]:
                     changed = True
-                    self._judge(seller, j)
+                    if self._pending is None:
+                        self._judge(seller, j)
+                    else:
+                        self._pending.add((seller.seller_id, j))
         if changed:
             self.changed.add(seller.seller_id)
 

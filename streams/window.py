@@ -55,9 +55,17 @@ class SellerState:
         recent = self.recent[slot]
         if recent is None:
             recent = self.recent[slot] = []
+        else:
+            self.forget(slot, object_id)
         recent.append((day, object_id))
         if len(recent) > keep:
             del recent[0]
+
+    def forget(self, slot: int, object_id: str) -> None:
+        """An object no longer counts against the seller: stop naming it."""
+        recent = self.recent[slot]
+        if recent:
+            recent[:] = [r for r in recent if r[1] != object_id]
 
     def recent_ids(self, slot: int, lo: int, hi: int) -> list[str]:
         """The remembered ids whose anchor day lies in the window (lo, hi], newest last."""

@@ -341,11 +341,10 @@ def test_account_health_takes_the_worst_of_several_rates(ev):
     assert snap.account_health == "critical"
 
 
-# -- bugs: exact thresholds ---------------------------------------------------
-
-FLOAT_BUG = ("BUG: streams/alerts.py level(): thresholds are computed in binary floating point "
-             "(target - shift, target - margin), e.g. 0.05 - 0.02 == 0.030000000000000002, so a "
-             "rate exactly on a warning/hysteresis threshold is judged on the wrong side")
+# -- exact thresholds ----------------------------------------------------------
+# Regression: level() used to compute thresholds in binary floating point
+# (0.05 - 0.02 == 0.030000000000000002), judging a rate exactly on a warning or
+# hysteresis threshold on the wrong side.
 
 # (direction, target, margin, hysteresis, numerator, denominator, previous, expected);
 # the values are those of shipped entries (amazon-us, walmart).
@@ -357,20 +356,15 @@ THRESHOLD_CASES = [
     pytest.param("below", 0.01, 0.0025, 0.001, 89, 10_000, BREACH, "at_risk",
                  id="odr-past-hysteresis-0.89pct-improves"),
     pytest.param("below", 0.05, 0.02, 0.01, 3, 100, OK, "at_risk",
-                 id="late-refund-exactly-at-warning-3pct-at-risk",
-                 marks=pytest.mark.xfail(strict=True, reason=FLOAT_BUG)),
+                 id="late-refund-exactly-at-warning-3pct-at-risk"),
     pytest.param("below", 0.01, 0.0025, 0.001, 9, 1000, BREACH, "breach",
-                 id="odr-exactly-at-hysteresis-0.9pct-stays-breach",
-                 marks=pytest.mark.xfail(strict=True, reason=FLOAT_BUG)),
+                 id="odr-exactly-at-hysteresis-0.9pct-stays-breach"),
     pytest.param("below", 0.04, 0.01, 0.004, 36, 1000, BREACH, "breach",
-                 id="late-shipment-exactly-at-hysteresis-3.6pct-stays-breach",
-                 marks=pytest.mark.xfail(strict=True, reason=FLOAT_BUG)),
+                 id="late-shipment-exactly-at-hysteresis-3.6pct-stays-breach"),
     pytest.param("below", 0.10, 0.02, 0.01, 9, 100, BREACH, "breach",
-                 id="return-dissatisfaction-exactly-at-hysteresis-9pct-stays-breach",
-                 marks=pytest.mark.xfail(strict=True, reason=FLOAT_BUG)),
+                 id="return-dissatisfaction-exactly-at-hysteresis-9pct-stays-breach"),
     pytest.param("at_most", 0.02, 0.005, 0.002, 13, 1000, AT_RISK, "at_risk",
-                 id="walmart-cancel-exactly-at-relaxed-warning-1.3pct-stays-at-risk",
-                 marks=pytest.mark.xfail(strict=True, reason=FLOAT_BUG)),
+                 id="walmart-cancel-exactly-at-relaxed-warning-1.3pct-stays-at-risk"),
 ]
 
 
@@ -386,7 +380,6 @@ def test_rate_exactly_on_a_threshold_is_judged_as_written(direction, target, mar
     assert STATUS_NAMES[judge(e, e.versions[0], num, den, previous)] == expected
 
 
-@pytest.mark.xfail(strict=True, reason=FLOAT_BUG)
 def test_three_late_refunds_in_a_hundred_is_at_risk_against_5pct_with_2pt_margin(ev):
     engine = Engine(profile(late_refund_30d=spec("refund_timeliness", 30, target=0.05,
                                                  margin=0.02, hysteresis=0.01, min_sample=20)))
@@ -402,14 +395,11 @@ def test_three_late_refunds_in_a_hundred_is_at_risk_against_5pct_with_2pt_margin
     assert status_of(engine, "s1", "late_refund_30d") == "at_risk"
 
 
-# -- bugs: the order ids of an alert ------------------------------------------
-
-RECENT_BUG = ("BUG: streams/window.py SellerState.remember/recent_ids: the recent list only "
-              "ever appends (engine._move calls remember when an object turns bad) and never "
-              "forgets an object that stopped counting, nor dedups one that turned bad again")
+# -- the order ids of an alert -------------------------------------------------
+# Regression: SellerState's recent list used to only append, never forgetting an
+# object that stopped counting nor deduplicating one that turned bad again.
 
 
-@pytest.mark.xfail(strict=True, reason=RECENT_BUG)
 def test_breach_alert_does_not_name_an_order_whose_defect_was_removed(ev):
     engine = Engine(profile())
     place(engine, ev, 300, T0)
@@ -423,7 +413,6 @@ def test_breach_alert_does_not_name_an_order_whose_defect_was_removed(ev):
     assert alerts[0].order_ids == ["o1", "o2", "o3"]
 
 
-@pytest.mark.xfail(strict=True, reason=RECENT_BUG)
 def test_breach_alert_names_five_distinct_orders_when_one_order_flipped_repeatedly(ev):
     engine = Engine(profile(odr_60d=spec(hysteresis=0.0)))
     place(engine, ev, 2000, T0)
@@ -439,15 +428,11 @@ def test_breach_alert_names_five_distinct_orders_when_one_order_flipped_repeated
     assert ids[-1] == "o19"
 
 
-# -- bugs: judging in the middle of a clock step --------------------------------
-
-MID_STEP_BUG = ("BUG: streams/engine.py Engine._advance: _new_day() judges every rate right "
-                "after sliding the windows, then each due wake is recomputed and judged one "
-                "object at a time, so one clock step can emit alerts for intermediate states "
-                "that never existed at that watermark")
+# -- judging after a whole clock step ------------------------------------------
+# Regression: Engine._advance used to judge right after sliding the windows and then
+# after each woken object, so one clock step could alert on intermediate states.
 
 
-@pytest.mark.xfail(strict=True, reason=MID_STEP_BUG)
 def test_day_change_and_deadline_at_one_clock_do_not_flap(ev):
     engine = Engine(profile(lsr_1d=spec("late_shipment", 1, target=0.5, margin=0.0,
                                         hysteresis=0.0, min_sample=1)))
@@ -463,7 +448,6 @@ def test_day_change_and_deadline_at_one_clock_do_not_flap(ev):
     assert transitions(alerts) == []
 
 
-@pytest.mark.xfail(strict=True, reason=MID_STEP_BUG)
 def test_alert_raised_by_simultaneous_deadlines_reports_the_rate_at_its_as_of(ev):
     engine = Engine(profile(crt_7d=spec("contact_response", 7, direction="above", target=0.9,
                                         min_sample=1)))

@@ -283,6 +283,72 @@ def test_refund_is_late_after_two_business_days_from_receipt(amazon, ev, receive
     assert engine.rates("s1")[LATE_REFUND] == expected
 
 
+# -- every deadline, recomputed exactly on it --------------------------------
+
+
+def _late_shipment(ev):
+    return [ev.placed("o1", T0 + 8 * HOUR_MS, channel="seller", ship_by=SHIP_BY)], SHIP_BY
+
+
+def _valid_tracking(ev):
+    shipped = T0 + 12 * HOUR_MS
+    return [ev.placed("o1", T0 + 8 * HOUR_MS, channel="seller", ship_by=SHIP_BY),
+            ev.shipped("o1", shipped)], shipped + 48 * HOUR_MS
+
+
+def _on_time_delivery(ev):
+    promised = T0 + 3 * DAY_MS
+    return [ev.placed("o1", T0 + 8 * HOUR_MS, channel="seller", ship_by=SHIP_BY,
+                      promised=promised),
+            ev.shipped("o1", T0 + 12 * HOUR_MS),
+            ev.make("tracking_validated", T0 + 14 * HOUR_MS, order_id="o1")], promised
+
+
+def _contact_response(ev):
+    return [ev.message("m1", RECEIVED)], RECEIVED + H24
+
+
+def _return_decision(ev):
+    return [ev.make("return_requested", REQUESTED, return_id="r1", order_id="o1")], \
+        REQUESTED + H48
+
+
+def _refund(ev):
+    return [ev.make("return_requested", REQUESTED, return_id="r1", order_id="o1"),
+            ev.make("return_authorised", REQUESTED + HOUR_MS, return_id="r1"),
+            ev.make("return_received", FRIDAY_15H, return_id="r1")], TUESDAY_15H
+
+
+# (scenario -> (events, deadline), entry, rates at the deadline, rates 1 ms after it)
+DEADLINE_CASES = [
+    pytest.param(_late_shipment, LSR, (0, 1), (1, 1), id="late-shipment"),
+    pytest.param(_valid_tracking, "valid_tracking_rate_30d", (0, 0), (0, 1),
+                 id="carrier-scan-due-48h-after-shipment"),
+    pytest.param(_on_time_delivery, "on_time_delivery_rate_14d", (0, 0), (0, 1),
+                 id="delivery-due-at-the-promised-time"),
+    pytest.param(_contact_response, CRT, (0, 0), (0, 1), id="reply-due-within-24h"),
+    pytest.param(_return_decision, RDR, (0, 1), (1, 1), id="return-decision-due-within-48h"),
+    pytest.param(_refund, LATE_REFUND, (0, 1), (1, 1), id="refund-due-2-business-days"),
+]
+
+
+@pytest.mark.parametrize(("scenario", "name", "at_deadline", "after"), DEADLINE_CASES)
+@pytest.mark.parametrize("recompute", [False, True], ids=["by-the-clock", "by-a-redelivery"])
+def test_deadline_passes_only_once_the_clock_is_strictly_after_it(amazon, ev, scenario, name,
+                                                                  at_deadline, after, recompute):
+    """Same answer whether the engine wakes the object or a redelivered event recomputes it."""
+    engine = Engine(amazon)
+    events, deadline = scenario(ev)
+    for event in events:
+        engine.apply(event)
+    for clock, expected in ((deadline, at_deadline), (deadline + 1, after)):
+        engine.advance(clock)
+        if recompute:
+            for event in events:
+                engine.apply(event)
+        assert engine.rates("s1")[name] == expected, clock - deadline
+
+
 # -- duplicates and snapshots ----------------------------------------------
 
 
