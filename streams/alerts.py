@@ -22,7 +22,9 @@ HEALTH_OF_STATUS: Final[tuple[Health, ...]] = ("healthy", "healthy", "at_risk", 
 
 
 @lru_cache(maxsize=4096)
-def thresholds(entry: Entry, version: TargetVersion) -> tuple[Fraction, Fraction, Fraction, Fraction]:
+def thresholds(
+    entry: Entry, version: TargetVersion
+) -> tuple[Fraction, Fraction, Fraction, Fraction]:
     """Exact (breach, at-risk) boundaries, plain and moved by the hysteresis.
 
     Computed on decimal fractions of the figures as written, so that a rate of exactly

@@ -85,6 +85,8 @@ class Outputs:
     """Valid events taken."""
     skipped_total: int = 0
     """Records already applied before a restart (skipped)."""
+    taken: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Valid events taken, by (topic, event type)."""
 
 
 class PartitionRuntime:
@@ -190,6 +192,8 @@ class Runtime:
             out.dead_letters.append(_dead(record, reason[0], reason[1], "seller_id"))
             return
         out.events_total += 1
+        kind = (record.topic, str(event.__struct_config__.tag))
+        out.taken[kind] = out.taken.get(kind, 0) + 1
         t = event_time_ms(event)
         if t > pr.topic_max_ms.get(record.topic, -_FAR):
             pr.topic_max_ms[record.topic] = t

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import weakref
 from collections.abc import MutableMapping
 from typing import Any, cast
@@ -13,7 +14,9 @@ import faust
 from faust.streams import _current_event
 from faust.types import TP
 from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from streams.observability import PopulationCollector, WorkerMetrics
 from streams.runtime import Record, Runtime, encode_json
 from streams.settings import Settings
 from streams.targets import load_profile
@@ -69,6 +72,9 @@ def create_app(settings: Settings) -> faust.App:
     table = app.Table("state", key_type=bytes, value_type=bytes, partitions=settings.partitions)
     runtime = Runtime(profile, settings.allowed_lateness_ms, settings.partitions,
                       settings.input_topics)
+    registry = CollectorRegistry()
+    metrics_out = WorkerMetrics(registry)
+    registry.register(PopulationCollector(runtime))
     app.sellerperf_runtime = runtime  # type: ignore[attr-defined]
 
     def caught_up(topic: str, partition: int) -> bool:
@@ -86,6 +92,7 @@ def create_app(settings: Settings) -> faust.App:
     async def process(stream: Any) -> None:
         async for events in stream.noack().take_events(settings.batch_size,
                                                         within=settings.batch_within_s):
+            started = time.perf_counter()
             records = [Record(e.message.topic, e.message.partition, e.message.offset,
                               e.message.key, e.message.value) for e in events]
             # Faust warns past 100 buffered sends; table writes come in bursts of thousands.
@@ -104,6 +111,7 @@ def create_app(settings: Settings) -> faust.App:
                 _write(table, last_of[partition], writes)
             for event in events:
                 event.ack()
+            metrics_out.observe(out, len(records), time.perf_counter() - started)
 
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         """Partitions moved away: their state lives on in the changelog, not here."""
@@ -125,6 +133,12 @@ def create_app(settings: Settings) -> faust.App:
                                        "active": [p for p, _ in runtime.iter_partitions()]})
         return response
 
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Request) -> Response:
+        body = generate_latest(registry)
+        response: Response = web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+        return response
+
     @app.page("/sellers/{seller_id}")
     class SellerView(View):
         """GET /sellers/{seller_id}: the seller's rates, from whichever worker holds them."""
@@ -143,7 +157,7 @@ def create_app(settings: Settings) -> faust.App:
                 return self.json({"error": f"unknown seller {seller_id!r}"}, status=404)
             return self.bytes(encode_json(snap), content_type="application/json")
 
-    del process, on_revoked, health, SellerView
+    del process, health, prometheus, SellerView
     return app
 
 

@@ -1,0 +1,122 @@
+"""Prometheus metrics of the worker, on a registry passed in; seller detail stays out of labels."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from streams.alerts import STATUS_NAMES
+from streams.runtime import Outputs, Runtime
+
+RATE_BUCKETS: Final = (0.005, 0.01, 0.02, 0.025, 0.04, 0.05, 0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.97,
+                       0.99, 1.0)
+"""Upper bounds of the rate histogram: around the usual targets."""
+
+
+class WorkerMetrics:
+    """Counters and histograms the agent updates per batch."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter(
+            "sellerperf_events_consumed_total", "Valid input events taken, by topic and type",
+            ["topic", "type"], registry=registry)
+        self.invalid = Counter(
+            "sellerperf_invalid_events_total",
+            "Input records sent to the dead-letter topic, by reason", ["reason"],
+            registry=registry)
+        self.too_late = Counter(
+            "sellerperf_too_late_events_total",
+            "Events refused because the watermark had passed them", registry=registry)
+        self.alerts = Counter(
+            "sellerperf_alerts_emitted_total", "Alerts emitted, by rate and new status",
+            ["metric", "status"], registry=registry)
+        self.batch_size = Histogram(
+            "sellerperf_batch_size_events", "Records per processed batch",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=registry)
+        self.batch_seconds = Histogram(
+            "sellerperf_batch_processing_seconds",
+            "Time to process one batch, outputs and state writes included",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=registry)
+        self.skipped = Counter(
+            "sellerperf_redelivered_records_skipped_total",
+            "Records already covered by restored state after a restart", registry=registry)
+        for reason in ("not_json", "schema", "unknown_type", "missing_key", "key_mismatch",
+                       "too_late"):
+            self.invalid.labels(reason)
+
+    def observe(self, out: Outputs, records: int, seconds: float) -> None:
+        """Account for one processed batch."""
+        for (topic, event_type), count in out.taken.items():
+            self.events.labels(topic, event_type).inc(count)
+        for d in out.dead_letters:
+            self.invalid.labels(d.reason).inc()
+            if d.reason == "too_late":
+                self.too_late.inc()
+        for a in out.alerts:
+            self.alerts.labels(a.metric, a.status).inc()
+        if out.skipped_total:
+            self.skipped.inc(out.skipped_total)
+        self.batch_size.observe(records)
+        self.batch_seconds.observe(seconds)
+
+
+class PopulationCollector(Collector):
+    """Reads the engines at scrape time: sellers by status and rate distributions, per rate."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[GaugeMetricFamily | HistogramMetricFamily]:
+        """The seller population, bounded by rates x statuses, plus per-partition lag."""
+        entries = self.runtime.profile.entries
+        counts = [[0] * len(STATUS_NAMES) for _ in entries]
+        buckets = [[0] * len(RATE_BUCKETS) for _ in entries]
+        sums = [0.0] * len(entries)
+        observed = [0] * len(entries)
+        lag = GaugeMetricFamily("sellerperf_event_time_lag_seconds",
+                                "Wall clock minus the engine's event-time clock, per partition",
+                                labels=["partition"])
+        now_ms = time.time() * 1000
+        open_objects = 0
+        for partition, pr in self.runtime.iter_partitions():
+            engine = pr.part.engine
+            if engine.clock_ms > 0:
+                lag.add_metric([str(partition)], (now_ms - engine.clock_ms) / 1000)
+            for seller in engine.sellers.values():
+                open_objects += len(seller.orders) + len(seller.messages) + len(seller.returns)
+                for j, total in enumerate(seller.sums):
+                    counts[j][seller.status[j]] += 1
+                    den = total >> 32
+                    if den:
+                        rate = (total & 0xFFFFFFFF) / den
+                        sums[j] += rate
+                        observed[j] += 1
+                        for b, bound in enumerate(RATE_BUCKETS):
+                            if rate <= bound:
+                                buckets[j][b] += 1
+        sellers = GaugeMetricFamily("sellerperf_sellers", "Sellers by rate and status",
+                                    labels=["metric", "status"])
+        rates = HistogramMetricFamily("sellerperf_seller_rate_ratio",
+                                      "Distribution of each rate across sellers",
+                                      labels=["metric"])
+        for j, entry in enumerate(entries):
+            for s, name in enumerate(STATUS_NAMES):
+                sellers.add_metric([entry.name, name], counts[j][s])
+            cumulative = [(str(bound), buckets[j][b]) for b, bound in enumerate(RATE_BUCKETS)]
+            cumulative.append(("+Inf", observed[j]))
+            rates.add_metric([entry.name], cumulative, sum_value=sums[j])
+        yield sellers
+        yield rates
+        yield lag
+        yield GaugeMetricFamily("sellerperf_open_objects",
+                                "Orders, messages and returns whose facts are held",
+                                value=open_objects)
+        yield GaugeMetricFamily("sellerperf_partitions_active",
+                                "Input partitions this worker processes",
+                                value=len(self.runtime.active))
