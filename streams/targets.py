@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -135,8 +135,12 @@ def _entry(profile: str, key: str, spec: Any, where: str) -> Entry:
     )
     if not versions:
         raise TargetProfileError(f"{where}.versions: empty; expected at least one version")
-    if [v.since_day for v in versions] != sorted(v.since_day for v in versions):
-        raise TargetProfileError(f"{where}.versions: expected versions sorted by `since`")
+    for i in range(1, len(versions)):
+        if versions[i].since_day <= versions[i - 1].since_day:
+            raise TargetProfileError(
+                f"{where}.versions[{i}].since: got {iso_day(versions[i].since_day)}, not after "
+                f"versions[{i - 1}].since {iso_day(versions[i - 1].since_day)}; expected versions "
+                f"sorted by `since`")
     return Entry(
         name=key,
         metric=metric,
@@ -155,7 +159,7 @@ def _version(profile: str, entry: str, spec: Any, where: str) -> TargetVersion:
     if not isinstance(spec, dict):
         raise TargetProfileError(f"{where}: expected a table, got {spec!r}")
     since = spec.get("since")
-    if not isinstance(since, date):
+    if isinstance(since, datetime) or not isinstance(since, date):
         raise TargetProfileError(f"{where}.since: got {since!r}; expected a date like 2024-01-01")
     day = day_from_date(since)
     target = _rate(spec, "target", where, None)

@@ -94,11 +94,6 @@ ERROR_CASES = [
         with_("versions", list(reversed(BASE["entries"]["odr"]["versions"]))),
         ["entries.odr.versions", "2026-02-01", "2026-01-01"],
         id="unsorted-versions",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: streams/targets.py _entry(): the unsorted-versions message names the "
-                   "field but not the offending `since` values",
-        ),
     ),
     pytest.param({"name": "p", "entries": {}}, ["`entries` is empty"], id="no-entries"),
     pytest.param({"entries": BASE["entries"]}, ["field `name`", "None"], id="no-name"),
@@ -119,12 +114,6 @@ def test_unsorted_versions_are_refused():
         parse_profile(data)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=TypeError,
-    reason="BUG: streams/targets.py _version(): a TOML date-time `since` passes "
-           "isinstance(since, date) (datetime subclasses date), then day_from_date() does "
-           "datetime - date and raises TypeError instead of TargetProfileError",
-)
 def test_since_given_as_a_date_time_is_refused_with_a_profile_error():
     data = with_("versions[0].since", datetime(2026, 1, 1, tzinfo=UTC))
     with pytest.raises(TargetProfileError, match=r"versions\[0\]\.since"):
