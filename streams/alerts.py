@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from fractions import Fraction
-from functools import lru_cache
 from typing import Final, Literal
 
 import msgspec
@@ -21,26 +19,9 @@ Health = Literal["healthy", "at_risk", "critical"]
 HEALTH_OF_STATUS: Final[tuple[Health, ...]] = ("healthy", "healthy", "at_risk", "critical")
 
 
-@lru_cache(maxsize=4096)
-def thresholds(
-    entry: Entry, version: TargetVersion
-) -> tuple[Fraction, Fraction, Fraction, Fraction]:
-    """Exact (breach, at-risk) boundaries, plain and moved by the hysteresis.
-
-    Computed on decimal fractions of the figures as written, so that a rate of exactly
-    3/100 sits exactly on a 5 % target with a 2-point margin, as a reader expects.
-    """
-    target = Fraction(str(version.target))
-    margin = Fraction(str(version.warning_margin))
-    shift = Fraction(str(entry.hysteresis))
-    if entry.direction in ("below", "at_most"):
-        return target, target - margin, target - shift, target - margin - shift
-    return target, target + margin, target + shift, target + margin + shift
-
-
 def level(entry: Entry, version: TargetVersion, num: int, den: int, relaxed: bool) -> int:
     """OK, AT_RISK or BREACH; `relaxed` moves the thresholds by the hysteresis."""
-    bounds = thresholds(entry, version)
+    bounds = version.bounds
     breach_at, risk_at = (bounds[2], bounds[3]) if relaxed else (bounds[0], bounds[1])
     direction = entry.direction
     # Compare num/den with p/q as num*q against p*den: exact integers.

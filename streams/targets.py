@@ -10,6 +10,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -35,6 +36,8 @@ class TargetVersion:
     """How close to the target (in rate units) counts as at risk."""
     version_id: str
     """Stable name reported in alerts, e.g. amazon-us/order_defect_rate_60d@2024-01-01."""
+    bounds: tuple[Fraction, Fraction, Fraction, Fraction]
+    """Exact breach and at-risk boundaries, plain then moved by the entry's hysteresis."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +132,9 @@ def _entry(profile: str, key: str, spec: Any, where: str) -> Entry:
             f"{where}.direction: got {direction!r}; expected one of {', '.join(DIRECTIONS)}"
         )
     window = _positive(spec, "window_days", where)
+    hysteresis = _rate(spec, "hysteresis", where, 0.0)
     versions = tuple(
-        _version(profile, key, v, f"{where}.versions[{i}]")
+        _version(profile, key, v, f"{where}.versions[{i}]", direction, hysteresis)
         for i, v in enumerate(_field(spec, "versions", list, where))
     )
     if not versions:
@@ -150,12 +154,13 @@ def _entry(profile: str, key: str, spec: Any, where: str) -> Entry:
         direction=direction,
         min_sample=_non_negative(spec, "min_sample", where, 1),
         min_numerator=_non_negative(spec, "min_numerator", where, 0),
-        hysteresis=_rate(spec, "hysteresis", where, 0.0),
+        hysteresis=hysteresis,
         versions=versions,
     )
 
 
-def _version(profile: str, entry: str, spec: Any, where: str) -> TargetVersion:
+def _version(profile: str, entry: str, spec: Any, where: str, direction: str,
+             hysteresis: float) -> TargetVersion:
     if not isinstance(spec, dict):
         raise TargetProfileError(f"{where}: expected a table, got {spec!r}")
     since = spec.get("since")
@@ -164,7 +169,22 @@ def _version(profile: str, entry: str, spec: Any, where: str) -> TargetVersion:
     day = day_from_date(since)
     target = _rate(spec, "target", where, None)
     margin = _rate(spec, "warning_margin", where, 0.0)
-    return TargetVersion(day, target, margin, f"{profile}/{entry}@{iso_day(day)}")
+    return TargetVersion(day, target, margin, f"{profile}/{entry}@{iso_day(day)}",
+                         _bounds(direction, target, margin, hysteresis))
+
+
+def _bounds(direction: str, target: float, margin: float, hysteresis: float) -> tuple[
+    Fraction, Fraction, Fraction, Fraction
+]:
+    """Exact (breach, at-risk) boundaries, plain and moved by the hysteresis.
+
+    Decimal fractions of the figures as written, so that a rate of exactly 3/100 sits
+    exactly on a 5 % target with a 2-point margin, as a reader expects.
+    """
+    t, m, h = Fraction(str(target)), Fraction(str(margin)), Fraction(str(hysteresis))
+    if direction in ("below", "at_most"):
+        return t, t - m, t - h, t - m - h
+    return t, t + m, t + h, t + m + h
 
 
 def _field(spec: dict[str, Any], key: str, kind: type, where: str) -> Any:

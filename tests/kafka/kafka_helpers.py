@@ -9,6 +9,7 @@ from collections.abc import Iterable
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from streams.kafka_io import produce, topic_for
 from streams.settings import Settings
@@ -45,6 +46,8 @@ async def _committed(settings: Settings) -> dict[TopicPartition, int]:
     try:
         offsets = await admin.list_consumer_group_offsets(settings.app_id)
         return {tp: meta.offset for tp, meta in offsets.items()}
+    except GroupCoordinatorNotAvailableError:
+        return {}  # a fresh broker creates __consumer_offsets on first use: nothing yet
     finally:
         await admin.close()
 
