@@ -28,7 +28,7 @@ from streams.alerts import (
     worth_alerting,
 )
 from streams.clock import DAY_MS, iso_day, iso_ms
-from streams.events import AnyEvent, event_time_ms
+from streams.events import AnyEvent, OrderEvent, ReturnEvent, event_time_ms
 from streams.facts import Facts
 from streams.metrics import KINDS, Kind, Metric, get_metric
 from streams.targets import Entry, TargetProfile, TargetVersion
@@ -37,6 +37,7 @@ from streams.window import ONE, SellerState, shift_sum, window_sum
 _NEVER: Final = -(2**62)
 _RECENT: Final = 5
 _KIND_NO: Final[dict[str, int]] = {k: i for i, k in enumerate(KINDS)}
+_expiry_ms: Final = handlers.expiry_ms
 FEEDBACK_HORIZON_MS: Final = 90 * DAY_MS
 ORPHAN_HORIZON_MS: Final = 90 * DAY_MS
 
@@ -61,8 +62,10 @@ class Plan:
 
     metrics: tuple[Metric, ...]
     """Metrics used by the profile; their position is the bucket slot."""
-    by_kind: dict[Kind, tuple[tuple[int, Callable[[Any, int], int]], ...]]
-    """Per kind, (slot, contribution) in the order of `Facts.applied`."""
+    by_kind: dict[Kind, tuple[tuple[int, int, Callable[[Any, int], int]], ...]]
+    """Per kind, (index in `Facts.applied`, slot, contribution) of every metric."""
+    by_type: dict[type, tuple[tuple[int, int, Callable[[Any, int], int]], ...]]
+    """Per event type, the same for the metrics that read a field the event writes."""
     deadlines: dict[Kind, tuple[Callable[[Any], tuple[int, ...]], ...]]
     """Per kind, the deadline functions of its metrics."""
     entries_of_slot: tuple[tuple[int, ...], ...]
@@ -75,14 +78,25 @@ class Plan:
         """Compile a target profile."""
         names = list(dict.fromkeys(e.metric for e in profile.entries))
         metrics = tuple(get_metric(n) for n in names)
-        by_kind = {k: tuple((i, m.contribution) for i, m in enumerate(metrics) if m.kind == k)
-                   for k in KINDS}
+        by_kind = {
+            k: tuple((n, i, m.contribution) for n, (i, m) in enumerate(
+                (i, m) for i, m in enumerate(metrics) if m.kind == k))
+            for k in KINDS
+        }
+        kind_of_type = {cls: _kind_of(cls) for cls in handlers.WRITES}
+        by_type = {
+            cls: tuple(
+                (n, slot, fn) for n, slot, fn in by_kind[kind_of_type[cls]]
+                if not metrics[slot].reads or metrics[slot].reads & writes
+            )
+            for cls, writes in handlers.WRITES.items()
+        }
         deadlines = {k: tuple(m.deadlines for m in metrics if m.kind == k) for k in KINDS}
         entries_of_slot = tuple(
             tuple(j for j, e in enumerate(profile.entries) if e.metric == m.name) for m in metrics
         )
         hold_ms = (profile.horizon_days + 1) * DAY_MS
-        return Plan(metrics, by_kind, deadlines, entries_of_slot, hold_ms)
+        return Plan(metrics, by_kind, by_type, deadlines, entries_of_slot, hold_ms)
 
 
 class Engine:
@@ -116,6 +130,12 @@ class Engine:
         self.stats = EngineStats()
         self._wakes: list[tuple[int, str, int, str]] = []
         self._pending: set[tuple[str, int]] | None = None
+        # The plan's tables, one attribute lookup away on the hot path.
+        self._by_kind = self.plan.by_kind
+        self._by_type = self.plan.by_type
+        self._entries_of_slot = self.plan.entries_of_slot
+        self._deadlines = self.plan.deadlines
+        self._hold_ms = self.plan.hold_ms
         self._alerts: list[Alert] = []
 
     # -- the hot path --------------------------------------------------------
@@ -136,34 +156,34 @@ class Engine:
         self.stats.events_total += 1
         if self.track_writes:
             self.dirty_objects[(seller.seller_id, kind, facts.key)] = facts
-        self._recompute(seller, kind, facts)
+        self._recompute(seller, kind, facts, self._by_type[type(event)])
         return alerts
 
-    def _recompute(self, seller: SellerState, kind: Kind, facts: Facts) -> None:
+    def _recompute(
+        self,
+        seller: SellerState,
+        kind: Kind,
+        facts: Facts,
+        metrics: tuple[tuple[int, int, Callable[[Any, int], int]], ...] | None = None,
+    ) -> None:
         """Apply the change of one object's contributions, then judge what moved."""
         applied = facts.applied
         clock = self.clock_ms
-        touched = None
-        for i, (slot, contribution) in enumerate(self.plan.by_kind[kind]):
+        for i, slot, contribution in self._by_kind[kind] if metrics is None else metrics:
             new = contribution(facts, clock)
             old = applied[i]
             if new != old:
                 applied[i] = new
                 self._move(seller, slot, old, new, facts)
-                if touched is None:
-                    touched = [slot]
-                else:
-                    touched.append(slot)
-        self._schedule(seller.seller_id, kind, facts)
-        if touched is not None:
-            entries_of_slot = self.plan.entries_of_slot
-            pending = self._pending
-            for slot in touched:
-                for j in entries_of_slot[slot]:
-                    if pending is None:
+                pending = self._pending
+                if pending is None:
+                    for j in self._entries_of_slot[slot]:
                         self._judge(seller, j)
-                    else:
-                        pending.add((seller.seller_id, j))
+                else:
+                    seller_id = seller.seller_id
+                    for j in self._entries_of_slot[slot]:
+                        pending.add((seller_id, j))
+        self._schedule(seller.seller_id, kind, facts)
 
     def _move(self, seller: SellerState, slot: int, old: int, new: int, facts: Facts) -> None:
         """Take the old contribution out of the buckets and window sums, put the new one in."""
@@ -274,8 +294,8 @@ class Engine:
         wake = facts.wake_ms
         # While a wake is pending, expiry can wait: it is recomputed when the wake fires,
         # and expiry only moves later as facts accumulate.
-        nxt = handlers.expiry_ms(kind, facts, self.plan.hold_ms) if wake is None else wake
-        for deadlines in self.plan.deadlines[kind]:
+        nxt = _expiry_ms(kind, facts, self._hold_ms) if wake is None else wake
+        for deadlines in self._deadlines[kind]:
             for d in deadlines(facts):
                 if clock <= d < nxt:
                     nxt = d
@@ -413,6 +433,13 @@ class Engine:
         """Objects whose facts are held."""
         return sum(len(s.orders) + len(s.messages) + len(s.returns)
                    for s in self.sellers.values())
+
+
+def _kind_of(cls: type) -> Kind:
+    """The kind of object an event type folds into."""
+    if issubclass(cls, OrderEvent):
+        return "order"
+    return "return" if issubclass(cls, ReturnEvent) else "message"
 
 
 def apply_all(engine: Engine, events: Iterable[AnyEvent]) -> list[Alert]:

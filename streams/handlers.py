@@ -191,6 +191,32 @@ _FOLDS: Final[dict[type, Fold]] = {
 }
 
 
+_ORDER_PLACED: Final = frozenset({"placed_ms", "expected_ship_ms", "promised_ms", "channel",
+                                   "marketplace", "units"})
+WRITES: Final[dict[type, frozenset[str]]] = {
+    ev.OrderPlaced: _ORDER_PLACED,
+    ev.OrderCancelled: frozenset({"cancelled_by"}),
+    ev.FeedbackReceived: frozenset({"rating"}),
+    ev.FeedbackRemoved: frozenset({"rating"}),
+    ev.ClaimFiled: frozenset({"claims"}),
+    ev.ClaimDecided: frozenset({"claims"}),
+    ev.ChargebackFiled: frozenset({"chargebacks"}),
+    ev.ChargebackReversed: frozenset({"chargebacks"}),
+    ev.ShipmentConfirmed: frozenset({"ship_ms"}),
+    ev.TrackingValidated: frozenset({"tracking_ms"}),
+    ev.Delivered: frozenset({"delivered_ms"}),
+    ev.MessageReceived: frozenset({"received_ms", "needs_reply", "order_id"}),
+    ev.SellerReplied: frozenset({"replied_ms"}),
+    ev.ReturnRequested: frozenset({"requested_ms", "order_id"}),
+    ev.ReturnAuthorised: frozenset({"authorised_ms"}),
+    ev.ReturnRejected: frozenset({"rejected_ms", "rejected_invalid"}),
+    ev.ReturnReceived: frozenset({"received_ms"}),
+    ev.RefundIssued: frozenset({"refunded_ms"}),
+    ev.ReturnFeedback: frozenset({"satisfied"}),
+}
+"""Per event type, the fact fields its fold may write (metrics reading none are skipped)."""
+
+
 def fold(seller: SellerState, event: ev.AnyEvent, t: int, plan: Plan) -> tuple[Kind, Facts]:
     """Fold an event into its object's facts; which kind of object and the facts."""
     return _FOLDS[type(event)](seller, event, t, plan)

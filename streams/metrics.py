@@ -39,11 +39,15 @@ class Metric:
     contribution: Contribution
     """The object's contribution given its facts and the watermark."""
     deadlines: Callable[[Any], tuple[int, ...]]
-    """Times at which the contribution may change with no new event."""
+    """Times at which the contribution may still change with no new event (none once
+    the outcome no longer depends on the clock)."""
     numerator_is_bad: bool
     """True when the numerator counts defects (the order ids of an alert)."""
     title: str
     """Human-readable name."""
+    reads: frozenset[str] = frozenset()
+    """Fact fields the contribution reads; events writing none of them skip the metric.
+    Empty means all fields (always recomputed)."""
 
 
 _REGISTRY: dict[str, Metric] = {}
@@ -109,7 +113,10 @@ def _late_shipment(f: OrderFacts, wm: int) -> int:
 
 
 def _late_shipment_deadlines(f: OrderFacts) -> tuple[int, ...]:
-    return (f.expected_ship_ms,) if f.placed_ms is not None else ()
+    # Only while the outcome still waits on the clock: not shipped, not cancelled.
+    if f.placed_ms is None or f.ship_ms is not None or f.cancelled_by is not None:
+        return ()
+    return (f.expected_ship_ms,)
 
 
 _SCAN_DUE_MS: Final = 48 * HOUR_MS
@@ -125,7 +132,7 @@ def _valid_tracking(f: OrderFacts, wm: int) -> int:
 
 
 def _scan_deadline(f: OrderFacts) -> tuple[int, ...]:
-    return (f.ship_ms + _SCAN_DUE_MS,) if f.ship_ms is not None else ()
+    return (f.ship_ms + _SCAN_DUE_MS,) if f.ship_ms is not None and f.tracking_ms is None else ()
 
 
 def _on_time_delivery(f: OrderFacts, wm: int) -> int:
@@ -138,7 +145,9 @@ def _on_time_delivery(f: OrderFacts, wm: int) -> int:
 
 
 def _promised_deadline(f: OrderFacts) -> tuple[int, ...]:
-    return (f.promised_ms,) if f.placed_ms is not None else ()
+    if f.placed_ms is None or f.delivered_ms is not None:
+        return ()
+    return (f.promised_ms,)
 
 
 def _transaction_defect(f: OrderFacts, wm: int) -> int:
@@ -169,11 +178,14 @@ def contact_response(hours: int) -> Metric:
         return pack(received, replied <= due)
 
     def deadlines(f: MessageFacts) -> tuple[int, ...]:
-        return (f.received_ms + limit_ms,) if f.received_ms is not None else ()
+        if f.received_ms is None or f.replied_ms is not None:
+            return ()
+        return (f.received_ms + limit_ms,)
 
     name = "contact_response" if hours == 24 else f"contact_response_{hours}h"
     return Metric(
-        name, "message", contribution, deadlines, False, f"Replies within {hours} hours"
+        name, "message", contribution, deadlines, False, f"Replies within {hours} hours",
+        reads=frozenset({"received_ms", "needs_reply", "replied_ms"}),
     )
 
 
@@ -199,7 +211,10 @@ def _return_dissatisfaction(f: ReturnFacts, wm: int) -> int:
 
 
 def _return_deadlines(f: ReturnFacts) -> tuple[int, ...]:
-    return (f.requested_ms + _RETURN_DECISION_MS,) if f.requested_ms is not None else ()
+    decided = (f.authorised_ms, f.rejected_ms, f.refunded_ms)
+    if f.requested_ms is None or any(t is not None for t in decided):
+        return ()
+    return (f.requested_ms + _RETURN_DECISION_MS,)
 
 
 def _refund_timeliness(f: ReturnFacts, wm: int) -> int:
@@ -212,52 +227,54 @@ def _refund_timeliness(f: ReturnFacts, wm: int) -> int:
 
 
 def _refund_deadlines(f: ReturnFacts) -> tuple[int, ...]:
-    return (add_business_days(f.received_ms, 2),) if f.received_ms is not None else ()
+    if f.received_ms is None or f.refunded_ms is not None:
+        return ()
+    return (add_business_days(f.received_ms, 2),)
 
 
-ORDER_DEFECT = register(
-    Metric("order_defect", "order", _order_defect, _none, True, "Order defect rate")
-)
-SELLER_CANCEL = register(
-    Metric("seller_cancel", "order", _seller_cancel, _none, True, "Seller cancel rate")
-)
-LATE_SHIPMENT = register(
-    Metric(
-        "late_shipment", "order", _late_shipment, _late_shipment_deadlines, True,
-        "Late shipment rate",
-    )
-)
-VALID_TRACKING = register(
-    Metric(
-        "valid_tracking", "order", _valid_tracking, _scan_deadline, False, "Valid tracking rate"
-    )
-)
-ON_TIME_DELIVERY = register(
-    Metric(
-        "on_time_delivery", "order", _on_time_delivery, _promised_deadline, False,
-        "On-time delivery rate",
-    )
-)
+_PLACED: Final = frozenset({"placed_ms", "channel"})
+
+ORDER_DEFECT = register(Metric(
+    "order_defect", "order", _order_defect, _none, True, "Order defect rate",
+    reads=_PLACED | {"rating", "claims", "chargebacks"},
+))
+SELLER_CANCEL = register(Metric(
+    "seller_cancel", "order", _seller_cancel, _none, True, "Seller cancel rate",
+    reads=_PLACED | {"cancelled_by"},
+))
+LATE_SHIPMENT = register(Metric(
+    "late_shipment", "order", _late_shipment, _late_shipment_deadlines, True,
+    "Late shipment rate",
+    reads=_PLACED | {"expected_ship_ms", "ship_ms", "cancelled_by"},
+))
+VALID_TRACKING = register(Metric(
+    "valid_tracking", "order", _valid_tracking, _scan_deadline, False, "Valid tracking rate",
+    reads=_PLACED | {"ship_ms", "tracking_ms"},
+))
+ON_TIME_DELIVERY = register(Metric(
+    "on_time_delivery", "order", _on_time_delivery, _promised_deadline, False,
+    "On-time delivery rate",
+    reads=_PLACED | {"promised_ms", "ship_ms", "tracking_ms", "delivered_ms"},
+))
 CONTACT_RESPONSE = register(contact_response(24))
 CONTACT_RESPONSE_48H = register(contact_response(48))
-RETURN_DISSATISFACTION = register(
-    Metric(
-        "return_dissatisfaction", "return", _return_dissatisfaction, _return_deadlines, True,
-        "Return dissatisfaction rate",
-    )
-)
-REFUND_TIMELINESS = register(
-    Metric(
-        "refund_timeliness", "return", _refund_timeliness, _refund_deadlines, True,
-        "Late refund rate",
-    )
-)
-NEGATIVE_FEEDBACK = register(
-    Metric("negative_feedback", "order", _negative_feedback, _none, True, "Negative feedback rate")
-)
-TRANSACTION_DEFECT = register(
-    Metric(
-        "transaction_defect", "order", _transaction_defect, _none, True,
-        "Transaction defect rate",
-    )
-)
+RETURN_DISSATISFACTION = register(Metric(
+    "return_dissatisfaction", "return", _return_dissatisfaction, _return_deadlines, True,
+    "Return dissatisfaction rate",
+    reads=frozenset({"requested_ms", "satisfied", "rejected_invalid", "authorised_ms",
+                     "rejected_ms", "refunded_ms"}),
+))
+REFUND_TIMELINESS = register(Metric(
+    "refund_timeliness", "return", _refund_timeliness, _refund_deadlines, True,
+    "Late refund rate",
+    reads=frozenset({"received_ms", "refunded_ms"}),
+))
+NEGATIVE_FEEDBACK = register(Metric(
+    "negative_feedback", "order", _negative_feedback, _none, True, "Negative feedback rate",
+    reads=_PLACED | {"rating"},
+))
+TRANSACTION_DEFECT = register(Metric(
+    "transaction_defect", "order", _transaction_defect, _none, True,
+    "Transaction defect rate",
+    reads=_PLACED | {"cancelled_by", "claims"},
+))
