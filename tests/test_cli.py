@@ -57,7 +57,9 @@ def test_replay_reports_each_bad_line_and_counts_every_valid_one(tmp_path: Path)
     assert [orjson.loads(a)["alert_id"] for a in alerts] == [a.alert_id for a in clean.alerts]
 
 
-def test_replay_of_a_missing_file_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_of_a_missing_file_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["replay", str(tmp_path / "nope.ndjson")]) == 2
     assert "no such event file" in capsys.readouterr().err
 
