@@ -318,12 +318,18 @@ class Engine:
         for slot, entries in enumerate(self.plan.entries_of_slot):
             self.floor[slot] = min(self.win_lo[j] for j in entries)
         prune = day % 8 == 0
+        idle = []
         for seller in self.sellers.values():
             self._slide(seller, old_lo, old_hi, version_changed)
             if prune:
                 seller.prune(self.floor)
                 if self.track_writes:
                     self.dirty_sellers.add(seller.seller_id)
+                if seller.is_idle():
+                    idle.append(seller.seller_id)
+        for seller_id in idle:  # nothing held, nothing counted, nothing to tell: forget it
+            del self.sellers[seller_id]
+            self.changed.discard(seller_id)
 
     def _slide(
         self, seller: SellerState, old_lo: list[int], old_hi: list[int], forced: list[bool]

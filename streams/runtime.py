@@ -214,7 +214,9 @@ class Runtime:
             writes.append((object_key(seller_id, kind, key),
                            None if facts is None else encode_facts(facts)))
         for seller_id in sorted(engine.dirty_sellers):
-            writes.append((seller_key(seller_id), encode_seller(engine.sellers[seller_id])))
+            seller = engine.sellers.get(seller_id)
+            blob = None if seller is None else encode_seller(seller)  # None: forgotten
+            writes.append((seller_key(seller_id), blob))
         engine.dirty_objects.clear()
         engine.dirty_sellers.clear()
         writes.append((partition_key(partition),

@@ -57,6 +57,8 @@ class Settings:
     """Interface of the worker's web server."""
     web_port: int = 6066
     """Port of the worker's web server."""
+    web_bind: str = ""
+    """Interface to listen on, if not web_host (e.g. 0.0.0.0 in a container)."""
     batch_size: int = 2000
     """Most events processed as one batch."""
     batch_within_s: float = 0.05

@@ -72,6 +72,11 @@ class SellerState:
         recent = self.recent[slot] or []
         return list(dict.fromkeys(i for d, i in recent if lo < d <= hi))
 
+    def is_idle(self) -> bool:
+        """No open object, no bucket, every rate insufficient_data: nothing left to hold."""
+        return not (self.orders or self.messages or self.returns or any(self.buckets)
+                    or any(self.status))
+
     def prune(self, floors: list[int]) -> None:
         """Drop buckets of days no window will cover again."""
         for slot, buckets in enumerate(self.buckets):
