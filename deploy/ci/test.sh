@@ -17,4 +17,6 @@ trap cleanup EXIT
 
 # Kafka tests must run, not skip, here.
 export SELLERPERF_REQUIRE_KAFKA=1
+# ... and the promtool / docker-compose checks must not skip either.
+export SELLERPERF_REQUIRE_TOOLS=1
 .venv/bin/python -m pytest -q "$@"
