@@ -8,6 +8,7 @@ restore rather than stored.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Final
 
 import msgspec
@@ -32,8 +33,7 @@ def _slots(cls: type) -> tuple[str, ...]:
 _FIELDS: Final[dict[type, tuple[str, ...]]] = {
     cls: _slots(cls) for cls in (OrderFacts, MessageFacts, ReturnFacts)
 }
-_STAMPS: Final = frozenset(("placed_stamp", "cancel_stamp", "feedback_stamp", "received_stamp",
-                            "requested_stamp"))
+_STAMPS: Final = frozenset(("cancel_stamp", "feedback_stamp"))
 
 
 def _facts_row(f: Facts) -> list[Any]:
@@ -45,6 +45,8 @@ def _facts_from(cls: type[Facts], row: list[Any]) -> Any:
     for name, value in zip(_FIELDS[cls], row, strict=True):
         if name in _STAMPS:
             value = tuple(value)
+        elif name in ("channel", "marketplace"):
+            value = sys.intern(value)
         elif name == "claims" and value is not None:
             value = {k: ((v[0][0], v[0][1]), v[1], v[2]) for k, v in value.items()}
         elif name == "chargebacks" and value is not None:

@@ -38,6 +38,7 @@ _NEVER: Final = -(2**62)
 _RECENT: Final = 5
 _KIND_NO: Final[dict[str, int]] = {k: i for i, k in enumerate(KINDS)}
 _expiry_ms: Final = handlers.expiry_ms
+_SHARED: dict[int, int] = {}
 FEEDBACK_HORIZON_MS: Final = 90 * DAY_MS
 ORPHAN_HORIZON_MS: Final = 90 * DAY_MS
 
@@ -173,7 +174,8 @@ class Engine:
             new = contribution(facts, clock)
             old = applied[i]
             if new != old:
-                applied[i] = new
+                # Few distinct values (two per day): share one int object among all objects.
+                applied[i] = _SHARED.setdefault(new, new)
                 self._move(seller, slot, old, new, facts)
                 pending = self._pending
                 if pending is None:

@@ -52,8 +52,8 @@ class OrderFacts(Facts):
         "expected_ship_ms",
         "feedback_stamp",
         "marketplace",
+        "placed_id",
         "placed_ms",
-        "placed_stamp",
         "promised_ms",
         "rating",
         "ship_ms",
@@ -63,8 +63,9 @@ class OrderFacts(Facts):
 
     def __init__(self, key: str, n_metrics: int) -> None:
         super().__init__(key, n_metrics)
-        self.placed_stamp: Stamp = NO_STAMP
         self.placed_ms: int | None = None
+        self.placed_id = ""
+        """Event id of the order_placed that won (with placed_ms, its LWW stamp)."""
         self.expected_ship_ms = 0
         self.promised_ms = 0
         self.channel = ""
@@ -117,12 +118,13 @@ class OrderFacts(Facts):
 class MessageFacts(Facts):
     """Facts of one buyer message."""
 
-    __slots__ = ("needs_reply", "order_id", "received_ms", "received_stamp", "replied_ms")
+    __slots__ = ("needs_reply", "order_id", "received_id", "received_ms", "replied_ms")
 
     def __init__(self, key: str, n_metrics: int) -> None:
         super().__init__(key, n_metrics)
-        self.received_stamp: Stamp = NO_STAMP
         self.received_ms: int | None = None
+        self.received_id = ""
+        """Event id of the message_received that won (with received_ms, its LWW stamp)."""
         self.needs_reply = False
         self.order_id: str | None = None
         self.replied_ms: int | None = None
@@ -139,15 +141,16 @@ class ReturnFacts(Facts):
         "refunded_ms",
         "rejected_invalid",
         "rejected_ms",
+        "requested_id",
         "requested_ms",
-        "requested_stamp",
         "satisfied",
     )
 
     def __init__(self, key: str, n_metrics: int) -> None:
         super().__init__(key, n_metrics)
-        self.requested_stamp: Stamp = NO_STAMP
         self.requested_ms: int | None = None
+        self.requested_id = ""
+        """Event id of the return_requested that won (with requested_ms, its LWW stamp)."""
         self.order_id: str | None = None
         self.authorised_ms: int | None = None
         self.rejected_ms: int | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -55,14 +56,13 @@ def _ms(value: datetime) -> int:
 
 def _placed(s: SellerState, e: ev.OrderPlaced, t: int, p: Plan) -> tuple[Kind, Facts]:
     f = _order(s, e, t, p)
-    stamp = (t, e.event_id)
-    if stamp > f.placed_stamp:
-        f.placed_stamp = stamp
+    if f.placed_ms is None or (t, e.event_id) > (f.placed_ms, f.placed_id):
         f.placed_ms = t
+        f.placed_id = e.event_id
         f.expected_ship_ms = _ms(e.expected_ship_at)
         f.promised_ms = _ms(e.promised_delivery_at)
-        f.channel = e.channel
-        f.marketplace = e.marketplace
+        f.channel = sys.intern(e.channel)  # a handful of distinct values: share them
+        f.marketplace = sys.intern(e.marketplace)
         f.units = e.units
     return "order", f
 
@@ -123,9 +123,8 @@ def _received_msg(
     s: SellerState, e: ev.MessageReceived, t: int, p: Plan
 ) -> tuple[Kind, Facts]:
     f = _message(s, e.message_id, t, p)
-    stamp = (t, e.event_id)
-    if stamp > f.received_stamp:
-        f.received_stamp = stamp
+    if f.received_ms is None or (t, e.event_id) > (f.received_ms, f.received_id):
+        f.received_id = e.event_id
         f.received_ms = t
         f.needs_reply = e.needs_reply
         f.order_id = e.order_id
@@ -140,9 +139,8 @@ def _replied(s: SellerState, e: ev.SellerReplied, t: int, p: Plan) -> tuple[Kind
 
 def _requested(s: SellerState, e: ev.ReturnRequested, t: int, p: Plan) -> tuple[Kind, Facts]:
     f = _return(s, e, t, p)
-    stamp = (t, e.event_id)
-    if stamp > f.requested_stamp:
-        f.requested_stamp = stamp
+    if f.requested_ms is None or (t, e.event_id) > (f.requested_ms, f.requested_id):
+        f.requested_id = e.event_id
         f.requested_ms = t
         f.order_id = e.order_id
     return "return", f
