@@ -4,6 +4,5 @@ COPY pyproject.toml README.md ./
 COPY streams ./streams
 COPY deploy/targets ./deploy/targets
 RUN pip install --no-cache-dir .
-ENV SELLERPERF_TARGETS_DIR=/app/deploy/targets
 EXPOSE 6066
 CMD ["sellerperf", "worker"]

@@ -21,6 +21,7 @@ from streams.metrics import get_metric
 Direction = Literal["below", "at_most", "above", "at_least"]
 DIRECTIONS: Final = ("below", "at_most", "above", "at_least")
 PROFILES_DIR: Final = Path(__file__).resolve().parent.parent / "deploy" / "targets"
+"""Profiles beside the package (a source checkout); else ./deploy/targets (a container)."""
 DEFAULT_PROFILE: Final = "amazon-us"
 
 
@@ -96,7 +97,8 @@ def load_profile(name_or_path: str | Path) -> TargetProfile:
     """Load a profile by name (from deploy/targets) or by file path."""
     path = Path(name_or_path)
     if not path.suffix:
-        path = PROFILES_DIR / f"{name_or_path}.toml"
+        folder = PROFILES_DIR if PROFILES_DIR.is_dir() else Path.cwd() / "deploy" / "targets"
+        path = folder / f"{name_or_path}.toml"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
