@@ -18,7 +18,7 @@ from streams.facts import Facts, MessageFacts, OrderFacts, ReturnFacts
 from streams.pipeline import Partition
 from streams.window import SellerState
 
-FORMAT: Final = 1
+FORMAT: Final = 2
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder()
 

@@ -131,6 +131,8 @@ class Engine:
         self.stats = EngineStats()
         self._wakes: list[tuple[int, str, int, str]] = []
         self._pending: set[tuple[str, int]] | None = None
+        self._expiries: dict[int, list[tuple[str, int, str]]] = {}
+        """Day -> objects whose facts may be dropped once that day begins."""
         # The plan's tables, one attribute lookup away on the hot path.
         self._by_kind = self.plan.by_kind
         self._by_type = self.plan.by_type
@@ -259,6 +261,7 @@ class Engine:
         pending = self._pending = set()
         if day != self.day:
             self._new_day(day)
+            self._expire(day)
         while wakes and wakes[0][0] < clock_ms:
             due, seller_id, kind_no, key = heapq.heappop(wakes)
             self._wake(due, seller_id, KINDS[kind_no], key)
@@ -270,38 +273,55 @@ class Engine:
                 self._judge(seller, j)
 
     def _wake(self, due: int, seller_id: str, kind: Kind, key: str) -> None:
-        """A deadline or expiry of one object has passed."""
+        """A deadline of one object has passed."""
         seller = self.sellers.get(seller_id)
         if seller is None:
             return
-        objects = seller.objects(kind)
-        facts = objects.get(key)
+        facts = seller.objects(kind).get(key)
         if facts is None or facts.wake_ms != due:
             return  # stale: the object was rescheduled or dropped
         facts.wake_ms = None
-        if self.clock_ms > handlers.expiry_ms(kind, facts, self.plan.hold_ms):
-            del objects[key]
-            self.stats.expired_total += 1
-            if self.track_writes:
-                self.dirty_objects[(seller_id, kind, key)] = None
-            return
         self.stats.deadlines_total += 1
         if self.track_writes:
             self.dirty_objects[(seller_id, kind, key)] = facts
         self._recompute(seller, kind, facts)
 
+    def _expire(self, day: int) -> None:
+        """Retention: drop objects whose expiry passed before this day began."""
+        due = sorted(d for d in self._expiries if d <= day)
+        for d in due:
+            for seller_id, kind_no, key in self._expiries.pop(d):
+                seller = self.sellers.get(seller_id)
+                kind = KINDS[kind_no]
+                objects = seller.objects(kind) if seller is not None else None
+                facts = objects.get(key) if objects is not None else None
+                if facts is None or objects is None:
+                    continue
+                expiry_day = _expiry_ms(kind, facts, self._hold_ms) // DAY_MS + 1
+                if expiry_day > day:  # late facts moved it on: look again then
+                    facts.expiry_day = expiry_day
+                    self._expiries.setdefault(expiry_day, []).append((seller_id, kind_no, key))
+                    continue
+                del objects[key]
+                self.stats.expired_total += 1
+                if self.track_writes:
+                    self.dirty_objects[(seller_id, kind, key)] = None
+
     def _schedule(self, seller_id: str, kind: Kind, facts: Facts) -> None:
-        """Make sure the object is looked at again at its next deadline or expiry."""
+        """Make sure the object is looked at again at its next deadline, and expires."""
+        if facts.expiry_day is None:
+            # Expiry only moves later as facts accumulate; `_expire` checks again then.
+            day = _expiry_ms(kind, facts, self._hold_ms) // DAY_MS + 1
+            facts.expiry_day = day
+            self._expiries.setdefault(day, []).append((seller_id, _KIND_NO[kind], facts.key))
         clock = self.clock_ms
         wake = facts.wake_ms
-        # While a wake is pending, expiry can wait: it is recomputed when the wake fires,
-        # and expiry only moves later as facts accumulate.
-        nxt = _expiry_ms(kind, facts, self._hold_ms) if wake is None else wake
+        nxt = wake
         for deadlines in self._deadlines[kind]:
             for d in deadlines(facts):
-                if clock <= d < nxt:
+                if clock <= d and (nxt is None or d < nxt):
                     nxt = d
-        if wake is None or nxt < wake:
+        if nxt is not None and (wake is None or nxt < wake):
             facts.wake_ms = nxt
             heapq.heappush(self._wakes, (nxt, seller_id, _KIND_NO[kind], facts.key))
 
@@ -371,6 +391,9 @@ class Engine:
                     if facts.wake_ms is not None:
                         heapq.heappush(self._wakes, (facts.wake_ms, seller.seller_id,
                                                      _KIND_NO[kind], facts.key))
+                    if facts.expiry_day is not None:
+                        self._expiries.setdefault(facts.expiry_day, []).append(
+                            (seller.seller_id, _KIND_NO[kind], facts.key))
         if clock_ms is None or clock_ms == _NEVER:
             return
         self.clock_ms = clock_ms

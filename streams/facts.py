@@ -26,7 +26,7 @@ def first(current: int | None, t: int) -> int:
 class Facts:
     """What every object has: its id, engine bookkeeping."""
 
-    __slots__ = ("applied", "key", "last_ms", "wake_ms")
+    __slots__ = ("applied", "expiry_day", "key", "last_ms", "wake_ms")
 
     def __init__(self, key: str, n_metrics: int) -> None:
         self.key = key
@@ -35,6 +35,8 @@ class Facts:
         """Per metric of this kind, the contribution last added to the buckets."""
         self.wake_ms: int | None = None
         """The deadline at which the engine will look at this object again."""
+        self.expiry_day: int | None = None
+        """The day on whose start retention will look at this object (None: not yet listed)."""
         self.last_ms = 0
         """Greatest event time folded in (for the retention of orphans)."""
 
