@@ -281,6 +281,12 @@ class Engine:
         if facts is None or facts.wake_ms != due:
             return  # stale: the object was rescheduled or dropped
         facts.wake_ms = None
+        clock = self.clock_ms
+        if not any(d < clock for deadlines in self._deadlines[kind] for d in deadlines(facts)):
+            # No pending deadline has passed (resolved since, shipped, replied ...): the
+            # contribution cannot have changed with time.
+            self._schedule(seller_id, kind, facts)
+            return
         self.stats.deadlines_total += 1
         if self.track_writes:
             self.dirty_objects[(seller_id, kind, key)] = facts
