@@ -21,22 +21,21 @@ HEALTH_OF_STATUS: Final[tuple[Health, ...]] = ("healthy", "healthy", "at_risk", 
 
 def level(entry: Entry, version: TargetVersion, num: int, den: int, relaxed: bool) -> int:
     """OK, AT_RISK or BREACH; `relaxed` moves the thresholds by the hysteresis."""
-    bounds = version.bounds
-    breach_at, risk_at = (bounds[2], bounds[3]) if relaxed else (bounds[0], bounds[1])
+    # Thresholds are exact fractions p/q: compare num/den with them as num*q against p*den.
+    bp, bq, rp, rq = version.bounds[1 if relaxed else 0]
     direction = entry.direction
-    # Compare num/den with p/q as num*q against p*den: exact integers.
     if direction == "below" or direction == "at_most":
         bad = num  # the numerator counts the bad objects
-        scaled = num * breach_at.denominator
-        limit = breach_at.numerator * den
+        scaled = num * bq
+        limit = bp * den
         over = scaled >= limit if direction == "below" else scaled > limit
-        risky = num * risk_at.denominator >= risk_at.numerator * den
+        risky = num * rq >= rp * den
     else:
         bad = den - num
-        scaled = num * breach_at.denominator
-        limit = breach_at.numerator * den
+        scaled = num * bq
+        limit = bp * den
         over = scaled <= limit if direction == "above" else scaled < limit
-        risky = num * risk_at.denominator <= risk_at.numerator * den
+        risky = num * rq <= rp * den
     if bad < entry.min_numerator or bad == 0:
         return OK
     if over:

@@ -37,8 +37,9 @@ class TargetVersion:
     """How close to the target (in rate units) counts as at risk."""
     version_id: str
     """Stable name reported in alerts, e.g. amazon-us/order_defect_rate_60d@2024-01-01."""
-    bounds: tuple[Fraction, Fraction, Fraction, Fraction]
-    """Exact breach and at-risk boundaries, plain then moved by the entry's hysteresis."""
+    bounds: tuple[tuple[int, int, int, int], tuple[int, int, int, int]]
+    """Exact breach and at-risk boundaries as fractions (p_breach, q_breach, p_risk,
+    q_risk): plain, then moved by the entry's hysteresis."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +177,7 @@ def _version(profile: str, entry: str, spec: Any, where: str, direction: str,
 
 
 def _bounds(direction: str, target: float, margin: float, hysteresis: float) -> tuple[
-    Fraction, Fraction, Fraction, Fraction
+    tuple[int, int, int, int], tuple[int, int, int, int]
 ]:
     """Exact (breach, at-risk) boundaries, plain and moved by the hysteresis.
 
@@ -184,9 +185,13 @@ def _bounds(direction: str, target: float, margin: float, hysteresis: float) -> 
     exactly on a 5 % target with a 2-point margin, as a reader expects.
     """
     t, m, h = Fraction(str(target)), Fraction(str(margin)), Fraction(str(hysteresis))
-    if direction in ("below", "at_most"):
-        return t, t - m, t - h, t - m - h
-    return t, t + m, t + h, t + m + h
+    sign = -1 if direction in ("below", "at_most") else 1
+    breach, risk = t, t + sign * m
+    breach_h, risk_h = t + sign * h, t + sign * (m + h)
+    return (
+        (breach.numerator, breach.denominator, risk.numerator, risk.denominator),
+        (breach_h.numerator, breach_h.denominator, risk_h.numerator, risk_h.denominator),
+    )
 
 
 def _field(spec: dict[str, Any], key: str, kind: type, where: str) -> Any:
