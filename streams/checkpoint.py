@@ -113,23 +113,28 @@ class PartitionState(msgspec.Struct, frozen=True):
     last_released: tuple[int, str]
     """The last (event_time_ms, event_id) released (to drop a duplicate right after)."""
     pending: list[bytes]
-    """Events offered but not yet released, as canonical JSON."""
+    """Events offered but not yet released, as canonical JSON (empty when the source
+    redelivers them instead, as Kafka does for unacknowledged records)."""
     too_late_total: int
     """Events refused as too late so far."""
     positions: dict[str, int]
     """Per input topic, the next offset to process in this partition."""
     topic_max_ms: dict[str, int]
     """Per input topic, the greatest event time seen in this partition."""
+    held_from: dict[str, int] = {}
+    """Per input topic, the lowest offset whose event was still held back (not saved in
+    `pending`: the source delivers it again)."""
 
 
 def partition_state(part: Partition, positions: dict[str, int],
-                    topic_max_ms: dict[str, int]) -> bytes:
+                    topic_max_ms: dict[str, int], include_pending: bool = True,
+                    held_from: dict[str, int] | None = None) -> bytes:
     """The partition's own state as bytes."""
     seq = part.sequencer
-    pending = [encode_event(event) for event in seq.pending_events()]
+    pending = [encode_event(e) for e in seq.pending_events()] if include_pending else []
     return msgspec.msgpack.encode(PartitionState(
         part.engine.clock_ms, seq.released_ms, seq.max_seen_ms, seq.last_released, pending,
-        part.too_late_total, positions, topic_max_ms,
+        part.too_late_total, positions, topic_max_ms, held_from or {},
     ))
 
 

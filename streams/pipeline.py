@@ -20,9 +20,9 @@ class Partition:
         self.too_late_total = 0
         """Events refused because they arrived after the watermark passed them."""
 
-    def offer(self, event: AnyEvent) -> bool:
+    def offer(self, event: AnyEvent, tag: object = None) -> bool:
         """Take an event; False when it is too late (counted, not applied)."""
-        if self.sequencer.offer(event):
+        if self.sequencer.offer(event, tag):
             return True
         self.too_late_total += 1
         return False

@@ -7,10 +7,11 @@ to write and when a partition's watermark moves.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Final
+from typing import Final, cast
 
 import msgspec
 
@@ -67,6 +68,8 @@ class Record:
     """Message key (the seller id)."""
     value: bytes
     """Message value (one JSON event)."""
+    handle: object = None
+    """The consumer's handle on the record, handed back in `Outputs.ackable` once done."""
 
 
 @dataclass(slots=True)
@@ -87,6 +90,10 @@ class Outputs:
     """Records already applied before a restart (skipped)."""
     taken: dict[tuple[str, str], int] = field(default_factory=dict)
     """Valid events taken, by (topic, event type)."""
+    ackable: list[object] = field(default_factory=list)
+    """Handles of records fully dealt with (applied, dead-lettered or skipped). A record
+    whose event is still held back by the sequencer is not among them: unacknowledged,
+    Kafka redelivers it after a crash, so held-back events need not be saved."""
 
 
 class PartitionRuntime:
@@ -96,9 +103,44 @@ class PartitionRuntime:
         self.part = part
         self.topics = topics
         self.positions: dict[str, int] = {}
-        """Per topic, the next offset to take."""
+        """Per topic, the next offset never taken (saved: what came before was seen)."""
+        self.live: dict[str, int] = {}
+        """Per topic, the next offset to take since this runtime started (for catching up)."""
+        self._held: dict[str, deque[int]] = {}
+        self._let_go: dict[str, set[int]] = {}
+        self.taken_at_s = 0.0
+        """Clock reading (caller's) of the last batch that took records here."""
+        self.context: object = None
+        """Handle of the latest record taken (the Faust adapter writes state in its context)."""
         self.topic_max_ms: dict[str, int] = {}
         """Per topic, the greatest event time seen."""
+
+    def hold(self, topic: str, offset: int) -> None:
+        """A record's event went into the reorder buffer."""
+        self._held.setdefault(topic, deque()).append(offset)
+
+    def let_go(self, topic: str, offset: int) -> None:
+        """A held record's event was released (or dropped as a duplicate)."""
+        self._let_go.setdefault(topic, set()).add(offset)
+
+    def held_from(self) -> dict[str, int]:
+        """Per topic, the lowest offset whose event is still held back."""
+        out = {}
+        for topic, held in self._held.items():
+            gone = self._let_go.get(topic, set())
+            while held and held[0] in gone:  # offsets are taken in order: amortised O(1)
+                gone.discard(held.popleft())
+            if held:
+                out[topic] = held[0]
+        return out
+
+    def ahead(self, caught_up: Callable[[str], bool]) -> list[str]:
+        """Topics read further in event time than the one holding the watermark back."""
+        behind = [t for t in self.topics if not caught_up(t)]
+        if not behind:
+            return []
+        slowest = min(self.topic_max_ms.get(t, -_FAR) for t in behind)
+        return [t for t in self.topics if self.topic_max_ms.get(t, -_FAR) > slowest]
 
     def watermark(self, caught_up: Callable[[str], bool]) -> int:
         """Newest event time minus lateness, held back by any topic that still has a backlog."""
@@ -159,10 +201,13 @@ class Runtime:
         if state is not None:
             pr.positions = dict(state.positions)
             pr.topic_max_ms = dict(state.topic_max_ms)
+            # Records from the first one held back are delivered again (never acknowledged):
+            # the topic is not caught up until they have been taken again.
+            pr.live = {**state.positions, **state.held_from}
         return pr
 
     def process(self, records: list[Record], store: MutableMapping[bytes, bytes],
-                caught_up: Callable[[str, int], bool]) -> Outputs:
+                caught_up: Callable[[str, int], bool], now_s: float = 0.0) -> Outputs:
         """Take a batch of records; everything to send and write for it."""
         out = Outputs()
         by_partition: dict[int, list[Record]] = {}
@@ -170,34 +215,72 @@ class Runtime:
             by_partition.setdefault(record.partition, []).append(record)
         for partition, batch in sorted(by_partition.items()):
             pr = self.ensure(partition, store)
+            pr.taken_at_s = now_s
             for record in batch:
                 self._take(pr, record, out)
+            pr.context = batch[-1].handle
             wm = pr.watermark(partial(_flip, caught_up, partition))
             out.alerts += pr.part.drain(wm)
+            self._released(pr, out)
             self._collect(partition, pr, out)
         return out
 
+    def flush_idle(self, caught_up: Callable[[str, int], bool], now_s: float,
+                   idle_s: float) -> Outputs:
+        """Apply what is held back in partitions whose every topic is read to the end and
+        that took nothing for `idle_s`: the end of a burst, not a gap within one."""
+        out = Outputs()
+        for partition, pr in sorted(self.active.items()):
+            if not pr.part.pending or now_s - pr.taken_at_s < idle_s:
+                continue
+            if not all(caught_up(topic, partition) for topic in self.topics):
+                continue
+            out.alerts += pr.part.flush()
+            self._released(pr, out)
+            self._collect(partition, pr, out)
+        return out
+
+    def _released(self, pr: PartitionRuntime, out: Outputs) -> None:
+        for tag in pr.part.sequencer.take_released_tags():
+            topic, offset, handle = cast(tuple[str, int, object], tag)
+            pr.let_go(topic, offset)
+            out.ackable.append(handle)
+
     def _take(self, pr: PartitionRuntime, record: Record, out: Outputs) -> None:
-        if record.offset < pr.positions.get(record.topic, 0):
-            out.skipped_total += 1
-            return
-        pr.positions[record.topic] = record.offset + 1
+        # Taken before a restart: applied, dead-lettered or held back. The saved release
+        # watermark tells which: only the held-back ones are taken again.
+        seen = record.offset < pr.positions.get(record.topic, 0)
+        if not seen:
+            pr.positions[record.topic] = record.offset + 1
+        if record.offset >= pr.live.get(record.topic, 0):
+            pr.live[record.topic] = record.offset + 1
         try:
             event = decode_event(record.value)
             reason = _key_problem(record.key, event.seller_id)
         except InvalidEvent as exc:
-            out.dead_letters.append(_dead(record, exc.reason, exc.message, exc.field))
+            if not seen:
+                out.dead_letters.append(_dead(record, exc.reason, exc.message, exc.field))
+            out.ackable.append(record.handle)
             return
         if reason:
-            out.dead_letters.append(_dead(record, reason[0], reason[1], "seller_id"))
+            if not seen:
+                out.dead_letters.append(_dead(record, reason[0], reason[1], "seller_id"))
+            out.ackable.append(record.handle)
+            return
+        t = event_time_ms(event)
+        if seen and t < pr.part.sequencer.released_ms:
+            out.skipped_total += 1
+            out.ackable.append(record.handle)
             return
         out.events_total += 1
         kind = (record.topic, str(event.__struct_config__.tag))
         out.taken[kind] = out.taken.get(kind, 0) + 1
-        t = event_time_ms(event)
         if t > pr.topic_max_ms.get(record.topic, -_FAR):
             pr.topic_max_ms[record.topic] = t
-        if not pr.part.offer(event):
+        if pr.part.offer(event, (record.topic, record.offset, record.handle)):
+            pr.hold(record.topic, record.offset)
+        else:
+            out.ackable.append(record.handle)
             out.dead_letters.append(_dead(
                 record, "too_late",
                 f"event_time {event.event_time.isoformat()} is older than the watermark "
@@ -220,7 +303,27 @@ class Runtime:
         engine.dirty_objects.clear()
         engine.dirty_sellers.clear()
         writes.append((partition_key(partition),
-                       partition_state(pr.part, pr.positions, pr.topic_max_ms)))
+                       partition_state(pr.part, pr.positions, pr.topic_max_ms,
+                                       include_pending=False, held_from=pr.held_from())))
+
+    def flow(self, caught_up: Callable[[str, int], bool], max_pending: int) -> tuple[
+        set[tuple[str, int]], set[tuple[str, int]]
+    ]:
+        """(pause, resume): stop reading topics that run ahead while too much is held back.
+
+        One input topic read much faster than another (a backlog, small records) would
+        otherwise fill the reorder buffer with everything it holds.
+        """
+        pause: set[tuple[str, int]] = set()
+        resume: set[tuple[str, int]] = set()
+        for partition, pr in self.active.items():
+            held = pr.part.pending
+            if held > max_pending:
+                ahead = pr.ahead(partial(_flip, caught_up, partition))
+                pause.update((t, partition) for t in ahead)
+            elif held < max_pending // 2:
+                resume.update((t, partition) for t in self.topics)
+        return pause, resume
 
     def view(self, seller_id: str) -> SellerSnapshot | None:
         """The seller's current rates, if one of this worker's partitions holds it."""

@@ -21,10 +21,11 @@ _NEVER: Final = -(2**62)
 class Sequencer:
     """A reorder buffer keyed by (event_time_ms, event_id)."""
 
-    __slots__ = ("_heap", "_last", "_seq", "max_seen_ms", "released_ms")
+    __slots__ = ("_heap", "_last", "_released_tags", "_seq", "max_seen_ms", "released_ms")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[int, str, int, AnyEvent]] = []
+        self._heap: list[tuple[int, str, int, AnyEvent, object]] = []
+        self._released_tags: list[object] = []
         self._seq = 0
         self._last: tuple[int, str] = (_NEVER, "")
         self.max_seen_ms = _NEVER
@@ -35,15 +36,19 @@ class Sequencer:
     def __len__(self) -> int:
         return len(self._heap)
 
-    def offer(self, event: AnyEvent) -> bool:
-        """Buffer an event; False (and not buffered) when it is too late."""
+    def offer(self, event: AnyEvent, tag: object = None) -> bool:
+        """Buffer an event; False (and not buffered) when it is too late.
+
+        `tag` is the caller's handle on the event (the Kafka worker acknowledges a
+        record only once its event is released); `take_released_tags` hands it back.
+        """
         t = event_time_ms(event)
         if t < self.released_ms:
             return False
         if t > self.max_seen_ms:
             self.max_seen_ms = t
         self._seq += 1
-        heapq.heappush(self._heap, (t, event.event_id, self._seq, event))
+        heapq.heappush(self._heap, (t, event.event_id, self._seq, event, tag))
         return True
 
     def release(self, watermark_ms: int) -> list[tuple[int, AnyEvent]]:
@@ -54,8 +59,11 @@ class Sequencer:
         heap = self._heap
         out: list[tuple[int, AnyEvent]] = []
         last = self._last
+        tags = self._released_tags
         while heap and heap[0][0] < watermark_ms:
-            t, event_id, _, event = heapq.heappop(heap)
+            t, event_id, _, event, tag = heapq.heappop(heap)
+            if tag is not None:
+                tags.append(tag)
             if (t, event_id) != last:  # a duplicate sorts next to its original
                 last = (t, event_id)
                 out.append((t, event))
@@ -66,6 +74,11 @@ class Sequencer:
     def last_released(self) -> tuple[int, str]:
         """(event_time_ms, event_id) of the last event released."""
         return self._last
+
+    def take_released_tags(self) -> list[object]:
+        """The tags of the events released (or dropped as duplicates) since the last call."""
+        tags, self._released_tags = self._released_tags, []
+        return tags
 
     def pending_events(self) -> list[AnyEvent]:
         """The events held, in release order."""
@@ -80,7 +93,8 @@ class Sequencer:
         self._heap = []
         for event in pending:
             self._seq += 1
-            heapq.heappush(self._heap, (event_time_ms(event), event.event_id, self._seq, event))
+            heapq.heappush(self._heap,
+                           (event_time_ms(event), event.event_id, self._seq, event, None))
 
     def flush(self) -> list[tuple[int, AnyEvent]]:
         """Release everything still held (end of a finite input)."""

@@ -63,6 +63,11 @@ class Settings:
     """Most events processed as one batch."""
     batch_within_s: float = 0.05
     """Longest wait to fill a batch."""
+    idle_flush_s: float = 5.0
+    """Once every input of a partition is read to the end and nothing came for this long,
+    apply the events the allowed lateness still holds back."""
+    max_pending: int = 50_000
+    """Events held back per partition before topics read ahead are paused."""
     security_protocol: str = "PLAINTEXT"
     """PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."""
     sasl_mechanism: str = "PLAIN"

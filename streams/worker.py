@@ -17,7 +17,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from streams.observability import PopulationCollector, WorkerMetrics
-from streams.runtime import Record, Runtime, encode_json
+from streams.runtime import Outputs, Record, Runtime, encode_json
 from streams.settings import Settings
 from streams.targets import load_profile
 
@@ -80,7 +80,7 @@ def create_app(settings: Settings) -> faust.App:
     def caught_up(topic: str, partition: int) -> bool:
         """Whether everything in the topic partition known to the broker has been taken."""
         pr = runtime.active.get(partition)
-        position = pr.positions.get(topic, 0) if pr else 0
+        position = pr.live.get(topic, 0) if pr else 0
         try:
             highwater = app.consumer.highwater(TP(topic, partition))
         except Exception:  # consumer not ready: assume a backlog
@@ -88,30 +88,59 @@ def create_app(settings: Settings) -> faust.App:
         # Unknown until the first fetch of that partition: hold the watermark back till then.
         return highwater is not None and position >= highwater
 
+    lock = asyncio.Lock()  # a batch and an idle flush never interleave their writes
+
+    async def finish(out: Outputs, batch: list[Any]) -> None:
+        """Publish outputs, then write state, then acknowledge what is done."""
+        sends = [await alerts.send(key=a.seller_id.encode(), value=encode_json(a))
+                 for a in out.alerts]
+        sends += [await dead.send(key=d.key.encode() if d.key else None,
+                                  value=encode_json(d)) for d in out.dead_letters]
+        sends += [await metrics.send(key=s.seller_id.encode(), value=encode_json(s))
+                  for s in out.snapshots]
+        # Outputs are on the broker before the state that says they were made is written.
+        await asyncio.gather(*sends)
+        for partition, writes in out.writes.items():
+            _write(table, runtime.active[partition].context, writes)
+        # take_events acknowledges the whole batch when this iteration ends. An event
+        # still held back must stay unacknowledged until released, so that Faust commits
+        # no offset past it and Kafka delivers it again after a crash: one more reference
+        # keeps it so; its release (maybe in a later batch) drops that reference.
+        done = {id(h) for h in out.ackable}
+        for event in batch:
+            if id(event) not in done:
+                event.message.incref()
+        in_batch = {id(e) for e in batch}
+        for handle in out.ackable:
+            if id(handle) not in in_batch:
+                cast("faust.EventT[Any]", handle).ack()
+
     @app.agent(inputs)
     async def process(stream: Any) -> None:
+        paused: set[tuple[str, int]] = set()
         async for events in stream.noack().take_events(settings.batch_size,
                                                         within=settings.batch_within_s):
             started = time.perf_counter()
             records = [Record(e.message.topic, e.message.partition, e.message.offset,
-                              e.message.key, e.message.value) for e in events]
+                              e.message.key, e.message.value, e) for e in events]
             # Faust warns past 100 buffered sends; table writes come in bursts of thousands.
             app.producer.buffer.max_messages = 10 * settings.batch_size
-            out = runtime.process(records, table, caught_up)
-            sends = [await alerts.send(key=a.seller_id.encode(), value=encode_json(a))
-                     for a in out.alerts]
-            sends += [await dead.send(key=d.key.encode() if d.key else None,
-                                      value=encode_json(d)) for d in out.dead_letters]
-            sends += [await metrics.send(key=s.seller_id.encode(), value=encode_json(s))
-                      for s in out.snapshots]
-            # Outputs are on the broker before the state that says they were made is written.
-            await asyncio.gather(*sends)
-            last_of = {e.message.partition: e for e in events}
-            for partition, writes in out.writes.items():
-                _write(table, last_of[partition], writes)
-            for event in events:
-                event.ack()
+            async with lock:
+                out = runtime.process(records, table, caught_up, time.monotonic())
+                await finish(out, events)
+            pause, resume = runtime.flow(caught_up, settings.max_pending)
+            paused = _flow(app, pause, resume, paused)
             metrics_out.observe(out, len(records), time.perf_counter() - started)
+
+    async def flush_idle() -> None:
+        """At the end of a burst, apply what the lateness still holds back."""
+        async with lock:
+            out = runtime.flush_idle(caught_up, time.monotonic(), settings.idle_flush_s)
+            if out.writes:
+                await finish(out, [])
+                metrics_out.observe(out, 0, 0.0)
+
+    app.timer(interval=1.0)(flush_idle)
 
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         """Partitions moved away: their state lives on in the changelog, not here."""
@@ -157,8 +186,20 @@ def create_app(settings: Settings) -> faust.App:
                 return self.json({"error": f"unknown seller {seller_id!r}"}, status=404)
             return self.bytes(encode_json(snap), content_type="application/json")
 
-    del process, health, prometheus, SellerView
+    del process, flush_idle, health, prometheus, SellerView
     return app
+
+
+def _flow(app: faust.App, pause: set[tuple[str, int]], resume: set[tuple[str, int]],
+          paused: set[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Pause and resume input partitions; the set now paused."""
+    to_pause = pause - paused
+    to_resume = (resume & paused) - pause
+    if to_pause:
+        app.consumer.pause_partitions([TP(t, p) for t, p in to_pause])
+    if to_resume:
+        app.consumer.resume_partitions([TP(t, p) for t, p in to_resume])
+    return (paused | to_pause) - to_resume
 
 
 def _write(table: MutableMapping[bytes, bytes], event: Any,

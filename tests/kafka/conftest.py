@@ -123,6 +123,7 @@ def start_worker(settings: Settings, tmp_path: Path, started: list[WorkerProcess
         "SELLERPERF_WEB_PORT": str(port),
         "SELLERPERF_ALLOWED_LATENESS_MS": str(settings.allowed_lateness_ms),
         "SELLERPERF_LOG_LEVEL": "info",
+        "SELLERPERF_IDLE_FLUSH_S": "2",
     })
     for f in ("topic_orders", "topic_shipments", "topic_messages", "topic_refunds",
               "topic_alerts", "topic_metrics", "topic_dead_letters"):
