@@ -110,6 +110,8 @@ class PartitionRuntime:
         self._let_go: dict[str, set[int]] = {}
         self.taken_at_s = 0.0
         """Clock reading (caller's) of the last batch that took records here."""
+        self.snapshot_at_s = float("-inf")
+        """Clock reading (caller's) when changed sellers' snapshots were last published."""
         self.context: object = None
         """Handle of the latest record taken (the Faust adapter writes state in its context)."""
         self.topic_max_ms: dict[str, int] = {}
@@ -156,8 +158,9 @@ class Runtime:
     """All assigned partitions of one worker."""
 
     def __init__(self, profile: TargetProfile, allowed_lateness_ms: int, partitions: int,
-                 topics: tuple[str, ...]) -> None:
+                 topics: tuple[str, ...], snapshot_interval_s: float = 0.0) -> None:
         self.profile = profile
+        self.snapshot_interval_s = snapshot_interval_s
         self.allowed_lateness_ms = allowed_lateness_ms
         self.partitions_total = partitions
         self.topics = topics
@@ -222,16 +225,17 @@ class Runtime:
             wm = pr.watermark(partial(_flip, caught_up, partition))
             out.alerts += pr.part.drain(wm)
             self._released(pr, out)
-            self._collect(partition, pr, out)
+            self._collect(partition, pr, out, now_s)
         return out
 
     def flush_idle(self, caught_up: Callable[[str, int], bool], now_s: float,
                    idle_s: float) -> Outputs:
         """Apply what is held back in partitions whose every topic is read to the end and
-        that took nothing for `idle_s`: the end of a burst, not a gap within one."""
+        that took nothing for `idle_s` (the end of a burst, not a gap within one), and
+        publish the snapshots still due."""
         out = Outputs()
         for partition, pr in sorted(self.active.items()):
-            if not pr.part.pending or now_s - pr.taken_at_s < idle_s:
+            if not (pr.part.pending or pr.part.engine.changed) or now_s - pr.taken_at_s < idle_s:
                 continue
             if not all(caught_up(topic, partition) for topic in self.topics):
                 continue
@@ -286,12 +290,17 @@ class Runtime:
                 f"event_time {event.event_time.isoformat()} is older than the watermark "
                 f"(allowed lateness {pr.part.allowed_lateness_ms} ms)", "event_time"))
 
-    def _collect(self, partition: int, pr: PartitionRuntime, out: Outputs) -> None:
+    def _collect(self, partition: int, pr: PartitionRuntime, out: Outputs,
+                 now_s: float | None = None) -> None:
         engine = pr.part.engine
-        for seller_id in sorted(engine.take_changed()):
-            snap = snapshot(engine, seller_id)
-            if snap is not None:
-                out.snapshots.append(snap)
+        # Snapshots of changed sellers at most every `snapshot_interval_s` per partition: a
+        # backlog changes most sellers every batch, a compacted topic keeps only the last.
+        if now_s is None or now_s - pr.snapshot_at_s >= self.snapshot_interval_s:
+            pr.snapshot_at_s = now_s or 0.0
+            for seller_id in sorted(engine.take_changed()):
+                snap = snapshot(engine, seller_id)
+                if snap is not None:
+                    out.snapshots.append(snap)
         writes = out.writes.setdefault(partition, [])
         for (seller_id, kind, key), facts in engine.dirty_objects.items():
             writes.append((object_key(seller_id, kind, key),

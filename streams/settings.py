@@ -63,6 +63,8 @@ class Settings:
     """Most events processed as one batch."""
     batch_within_s: float = 0.05
     """Longest wait to fill a batch."""
+    snapshot_interval_s: float = 1.0
+    """Publish the snapshots of changed sellers at most this often per partition."""
     idle_flush_s: float = 5.0
     """Once every input of a partition is read to the end and nothing came for this long,
     apply the events the allowed lateness still holds back."""

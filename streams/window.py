@@ -69,7 +69,9 @@ class SellerState:
 
     def recent_ids(self, slot: int, lo: int, hi: int) -> list[str]:
         """The remembered ids whose anchor day lies in the window (lo, hi], newest last."""
-        recent = self.recent[slot] or []
+        recent = self.recent[slot]
+        if not recent:
+            return []
         return list(dict.fromkeys(i for d, i in recent if lo < d <= hi))
 
     def is_idle(self) -> bool:

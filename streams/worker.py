@@ -71,7 +71,7 @@ def create_app(settings: Settings) -> faust.App:
     # bytes keys and values: Faust then uses the raw codec for the table and its changelog.
     table = app.Table("state", key_type=bytes, value_type=bytes, partitions=settings.partitions)
     runtime = Runtime(profile, settings.allowed_lateness_ms, settings.partitions,
-                      settings.input_topics)
+                      settings.input_topics, settings.snapshot_interval_s)
     registry = CollectorRegistry()
     metrics_out = WorkerMetrics(registry)
     registry.register(PopulationCollector(runtime))
