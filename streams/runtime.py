@@ -136,13 +136,15 @@ class PartitionRuntime:
                 out[topic] = held[0]
         return out
 
-    def ahead(self, caught_up: Callable[[str], bool]) -> list[str]:
-        """Topics read further in event time than the one holding the watermark back."""
+    def ahead(self, caught_up: Callable[[str], bool]) -> tuple[list[str], list[str]]:
+        """(ahead, slowest): topics read further in event time than the slowest topic that
+        still has a backlog, and that slowest one (it holds the watermark back)."""
         behind = [t for t in self.topics if not caught_up(t)]
         if not behind:
-            return []
-        slowest = min(self.topic_max_ms.get(t, -_FAR) for t in behind)
-        return [t for t in self.topics if self.topic_max_ms.get(t, -_FAR) > slowest]
+            return [], []
+        slowest = min(behind, key=lambda t: self.topic_max_ms.get(t, -_FAR))
+        floor = self.topic_max_ms.get(slowest, -_FAR)
+        return [t for t in self.topics if self.topic_max_ms.get(t, -_FAR) > floor], [slowest]
 
     def watermark(self, caught_up: Callable[[str], bool]) -> int:
         """Newest event time minus lateness, held back by any topic that still has a backlog."""
@@ -326,12 +328,16 @@ class Runtime:
         pause: set[tuple[str, int]] = set()
         resume: set[tuple[str, int]] = set()
         for partition, pr in self.active.items():
-            held = pr.part.pending
-            if held > max_pending:
-                ahead = pr.ahead(partial(_flip, caught_up, partition))
+            ahead, slowest = pr.ahead(partial(_flip, caught_up, partition))
+            if pr.part.pending > max_pending:
                 pause.update((t, partition) for t in ahead)
-            elif held < max_pending // 2:
+                # Never the one holding the watermark back: it must read on, or nothing
+                # held would ever be released.
+                resume.update((t, partition) for t in slowest)
+            elif pr.part.pending < max_pending // 2 or not slowest:
                 resume.update((t, partition) for t in self.topics)
+            else:
+                resume.update((t, partition) for t in slowest)
         return pause, resume
 
     def view(self, seller_id: str) -> SellerSnapshot | None:

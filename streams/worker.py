@@ -89,6 +89,14 @@ def create_app(settings: Settings) -> faust.App:
         return highwater is not None and position >= highwater
 
     lock = asyncio.Lock()  # a batch and an idle flush never interleave their writes
+    paused: set[tuple[str, int]] = set()
+
+    def regulate() -> None:
+        """Pause topics read too far ahead, resume the rest (see Runtime.flow)."""
+        pause, resume = runtime.flow(caught_up, settings.max_pending)
+        now = _flow(app, pause, resume, paused)
+        paused.clear()
+        paused.update(now)
 
     async def finish(out: Outputs, batch: list[Any]) -> None:
         """Publish outputs, then write state, then acknowledge what is done."""
@@ -117,7 +125,6 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(inputs)
     async def process(stream: Any) -> None:
-        paused: set[tuple[str, int]] = set()
         async for events in stream.noack().take_events(settings.batch_size,
                                                         within=settings.batch_within_s):
             started = time.perf_counter()
@@ -128,8 +135,7 @@ def create_app(settings: Settings) -> faust.App:
             async with lock:
                 out = runtime.process(records, table, caught_up, time.monotonic())
                 await finish(out, events)
-            pause, resume = runtime.flow(caught_up, settings.max_pending)
-            paused = _flow(app, pause, resume, paused)
+            regulate()
             metrics_out.observe(out, len(records), time.perf_counter() - started)
 
     async def flush_idle() -> None:
@@ -139,6 +145,7 @@ def create_app(settings: Settings) -> faust.App:
             if out.writes:
                 await finish(out, [])
                 metrics_out.observe(out, 0, 0.0)
+        regulate()  # also when no batch comes: a paused topic may be all that is left
 
     app.timer(interval=1.0)(flush_idle)
 
