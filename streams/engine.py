@@ -411,10 +411,31 @@ class Engine:
         for slot, entries in enumerate(self.plan.entries_of_slot):
             self.floor[slot] = min(self.win_lo[j] for j in entries)
         for seller in self.sellers.values():
+            self._rebuild_buckets(seller)
             for slot, entries in enumerate(self.plan.entries_of_slot):
                 for j in entries:
                     seller.sums[j] = window_sum(seller.buckets[slot], self.win_lo[j],
                                                 self.win_hi[j])
+
+    def _rebuild_buckets(self, seller: SellerState) -> None:
+        """Recount the buckets from the objects' applied contributions.
+
+        Every object still held counts in the buckets through `Facts.applied`, and an
+        object is dropped only once its days are outside every window, so the buckets of
+        the days that matter are exactly this sum. Rebuilding them makes a restore
+        consistent even when a crash saved an object's newer state but not its seller's.
+        """
+        buckets: list[dict[int, int]] = [{} for _ in seller.buckets]
+        for kind in KINDS:
+            plan = self._by_kind[kind]
+            for facts in seller.objects(kind).values():
+                applied = facts.applied
+                for n, slot, _ in plan:
+                    packed = applied[n]
+                    if packed and (packed >> 1) > self.floor[slot]:
+                        day = packed >> 1
+                        buckets[slot][day] = buckets[slot].get(day, 0) + (ONE | (packed & 1))
+        seller.buckets = buckets
 
     # -- reading -------------------------------------------------------------
 

@@ -7,7 +7,7 @@ to write and when a partition's watermark moves.
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -36,6 +36,10 @@ from streams.window import SellerState
 SEP: Final = "\x1f"
 """Separates the parts of a table key (cannot occur in a seller id)."""
 _FAR: Final = 2**62
+SAVED_HOLD_MAX: Final = 1000
+"""Up to this many held events are also saved with the partition state (well under a
+Kafka message), so a restart has them even if an offset was committed past them;
+beyond it, recovery relies on Kafka redelivering unacknowledged records."""
 _json: Final = msgspec.json.Encoder()
 
 
@@ -91,9 +95,10 @@ class Outputs:
     taken: dict[tuple[str, str], int] = field(default_factory=dict)
     """Valid events taken, by (topic, event type)."""
     ackable: list[object] = field(default_factory=list)
-    """Handles of records fully dealt with (applied, dead-lettered or skipped). A record
-    whose event is still held back by the sequencer is not among them: unacknowledged,
-    Kafka redelivers it after a crash, so held-back events need not be saved."""
+    """Handles of records fully dealt with (applied, dead-lettered or skipped) with no
+    held record before them in their topic partition. A record whose event is still held
+    back by the sequencer is not among them: unacknowledged, Kafka redelivers it after a
+    crash, so held-back events need not be saved."""
 
 
 class PartitionRuntime:
@@ -106,8 +111,11 @@ class PartitionRuntime:
         """Per topic, the next offset never taken (saved: what came before was seen)."""
         self.live: dict[str, int] = {}
         """Per topic, the next offset to take since this runtime started (for catching up)."""
-        self._held: dict[str, deque[int]] = {}
-        self._let_go: dict[str, set[int]] = {}
+        self._held: dict[str, list[int]] = {}
+        """Per topic, a heap of offsets held (some perhaps let go since: see _holding)."""
+        self._holding: dict[str, set[int]] = {}
+        """Per topic, the offsets whose events the sequencer still holds."""
+        self._done: dict[str, list[tuple[int, int, object]]] = {}
         self.taken_at_s = 0.0
         """Clock reading (caller's) of the last batch that took records here."""
         self.snapshot_at_s = float("-inf")
@@ -118,20 +126,45 @@ class PartitionRuntime:
         """Per topic, the greatest event time seen."""
 
     def hold(self, topic: str, offset: int) -> None:
-        """A record's event went into the reorder buffer."""
-        self._held.setdefault(topic, deque()).append(offset)
+        """A record's event went into the reorder buffer (a redelivered one may again)."""
+        holding = self._holding.setdefault(topic, set())
+        if offset not in holding:
+            holding.add(offset)
+            heapq.heappush(self._held.setdefault(topic, []), offset)
 
     def let_go(self, topic: str, offset: int) -> None:
         """A held record's event was released (or dropped as a duplicate)."""
-        self._let_go.setdefault(topic, set()).add(offset)
+        self._holding.get(topic, set()).discard(offset)
+
+    def done(self, topic: str, offset: int, handle: object) -> None:
+        """A record is dealt with; acknowledged once every record before it is too."""
+        heapq.heappush(self._done.setdefault(topic, []), (offset, id(handle), handle))
+
+    def ready_acks(self) -> list[object]:
+        """Handles that may be acknowledged: done, and below every record still held.
+
+        Acknowledging in offset order leaves Faust no gap to commit across (it commits
+        past a gap of one unacknowledged record), so a held record is never skipped.
+        """
+        held = self.held_from()
+        out = []
+        for topic, heap in self._done.items():
+            limit = held.get(topic)
+            while heap and (limit is None or heap[0][0] < limit):
+                out.append(heapq.heappop(heap)[2])
+        return out
+
+    def acks_waiting(self) -> int:
+        """Records done but not yet acknowledged (a held record comes before them)."""
+        return sum(len(heap) for heap in self._done.values())
 
     def held_from(self) -> dict[str, int]:
         """Per topic, the lowest offset whose event is still held back."""
         out = {}
         for topic, held in self._held.items():
-            gone = self._let_go.get(topic, set())
-            while held and held[0] in gone:  # offsets are taken in order: amortised O(1)
-                gone.discard(held.popleft())
+            holding = self._holding.get(topic, set())
+            while held and held[0] not in holding:  # let go since: amortised O(log n)
+                heapq.heappop(held)
             if held:
                 out[topic] = held[0]
         return out
@@ -250,7 +283,8 @@ class Runtime:
         for tag in pr.part.sequencer.take_released_tags():
             topic, offset, handle = cast(tuple[str, int, object], tag)
             pr.let_go(topic, offset)
-            out.ackable.append(handle)
+            pr.done(topic, offset, handle)
+        out.ackable += pr.ready_acks()
 
     def _take(self, pr: PartitionRuntime, record: Record, out: Outputs) -> None:
         # Taken before a restart: applied, dead-lettered or held back. The saved release
@@ -266,17 +300,17 @@ class Runtime:
         except InvalidEvent as exc:
             if not seen:
                 out.dead_letters.append(_dead(record, exc.reason, exc.message, exc.field))
-            out.ackable.append(record.handle)
+            pr.done(record.topic, record.offset, record.handle)
             return
         if reason:
             if not seen:
                 out.dead_letters.append(_dead(record, reason[0], reason[1], "seller_id"))
-            out.ackable.append(record.handle)
+            pr.done(record.topic, record.offset, record.handle)
             return
         t = event_time_ms(event)
         if seen and t < pr.part.sequencer.released_ms:
             out.skipped_total += 1
-            out.ackable.append(record.handle)
+            pr.done(record.topic, record.offset, record.handle)
             return
         out.events_total += 1
         kind = (record.topic, str(event.__struct_config__.tag))
@@ -286,7 +320,7 @@ class Runtime:
         if pr.part.offer(event, (record.topic, record.offset, record.handle)):
             pr.hold(record.topic, record.offset)
         else:
-            out.ackable.append(record.handle)
+            pr.done(record.topic, record.offset, record.handle)
             out.dead_letters.append(_dead(
                 record, "too_late",
                 f"event_time {event.event_time.isoformat()} is older than the watermark "
@@ -315,7 +349,8 @@ class Runtime:
         engine.dirty_sellers.clear()
         writes.append((partition_key(partition),
                        partition_state(pr.part, pr.positions, pr.topic_max_ms,
-                                       include_pending=False, held_from=pr.held_from())))
+                                       include_pending=pr.part.pending <= SAVED_HOLD_MAX,
+                                       held_from=pr.held_from())))
 
     def flow(self, caught_up: Callable[[str, int], bool], max_pending: int) -> tuple[
         set[tuple[str, int]], set[tuple[str, int]]

@@ -165,8 +165,13 @@ def create_app(settings: Settings) -> faust.App:
             assigned = set()
         partitions = sorted({tp.partition for tp in assigned
                              if tp.topic in settings.input_topics})
+        active = {
+            str(p): {"held_events": pr.part.pending, "held_from": pr.held_from(),
+                     "taken_upto": pr.live, "acks_waiting": pr.acks_waiting()}
+            for p, pr in runtime.iter_partitions()
+        }
         response: Response = web.json({"status": "ok", "partitions": partitions,
-                                       "active": [p for p, _ in runtime.iter_partitions()]})
+                                       "active": active})
         return response
 
     @app.page("/metrics")

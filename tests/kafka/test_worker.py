@@ -152,7 +152,10 @@ def test_a_worker_killed_mid_stream_recovers_without_loss_or_double_count(
     assert done < len(records), "the kill should land mid-stream"
     send(settings, records[2 * len(records) // 3 :])
     again = start_worker(settings, tmp_path, workers, store="rocksdb://")
-    wait_until_done(settings)
+    try:
+        wait_until_done(settings)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; worker: {again.get('/health')[1][:1500]!r}") from None
     dead = [orjson.loads(v) for _, v in read_all(settings, settings.topic_dead_letters)]
     assert not dead, f"{len(dead)} dead letters, e.g. {dead[:2]}"
     got, want = by_seller(streamed_alerts(settings)), by_seller(expected_alerts)
