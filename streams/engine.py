@@ -414,8 +414,13 @@ class Engine:
             self._rebuild_buckets(seller)
             for slot, entries in enumerate(self.plan.entries_of_slot):
                 for j in entries:
-                    seller.sums[j] = window_sum(seller.buckets[slot], self.win_lo[j],
-                                                self.win_hi[j])
+                    total = window_sum(seller.buckets[slot], self.win_lo[j], self.win_hi[j])
+                    seller.sums[j] = total
+                    # Statuses are saved apart from the objects: bring them in line with
+                    # the recounted rates, silently. Whatever the saved objects record was
+                    # alerted before they were written (outputs go first).
+                    seller.status[j] = judge(self.entries[j], self.versions[j],
+                                             total & 0xFFFFFFFF, total >> 32, seller.status[j])
 
     def _rebuild_buckets(self, seller: SellerState) -> None:
         """Recount the buckets from the objects' applied contributions.
