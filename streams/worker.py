@@ -62,6 +62,10 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=2.0,
         stream_buffer_maxsize=settings.batch_size * 2,
         web_in_thread=False,
+        # Events held back by the lateness are unacknowledged on purpose; Faust must not
+        # wait for them to be acknowledged before a rebalance or a shutdown (the next
+        # owner gets them again from Kafka).
+        stream_wait_empty=False,
     )
     inputs = app.topic(*settings.input_topics, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
