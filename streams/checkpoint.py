@@ -18,7 +18,7 @@ from streams.facts import Facts, MessageFacts, OrderFacts, ReturnFacts
 from streams.pipeline import Partition
 from streams.window import SellerState
 
-FORMAT: Final = 2
+FORMAT: Final = 3
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder()
 
@@ -74,25 +74,18 @@ def decode_facts(kind: str, blob: bytes) -> Facts:
 
 
 def encode_seller(seller: SellerState) -> bytes:
-    """A seller's own state (buckets, statuses, recent ids), without its objects."""
-    return _encoder.encode([
-        FORMAT,
-        seller.seller_id,
-        [list(b.items()) for b in seller.buckets],
-        bytes(seller.status),
-        seller.recent,
-    ])
+    """A seller's own state: its statuses. Its buckets and recent ids are derived from its
+    objects (recounted on restore), so they are not saved."""
+    return _encoder.encode([FORMAT, seller.seller_id, len(seller.buckets), bytes(seller.status)])
 
 
 def decode_seller(blob: bytes) -> SellerState:
-    """The inverse of `encode_seller` (no objects; window sums zero until restored)."""
-    fmt, seller_id, buckets, status, recent = _decoder.decode(blob)
+    """The inverse of `encode_seller` (no objects; buckets and sums empty until restored)."""
+    fmt, seller_id, n_slots, status = _decoder.decode(blob)
     if fmt != FORMAT:
         raise ValueError(f"seller state format {fmt!r}; expected {FORMAT}")
-    seller = SellerState(seller_id, len(buckets), len(status))
-    seller.buckets = [dict(items) for items in buckets]
+    seller = SellerState(seller_id, n_slots, len(status))
     seller.status = bytearray(status)
-    seller.recent = [None if r is None else [(d, i) for d, i in r] for r in recent]
     return seller
 
 

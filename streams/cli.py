@@ -220,16 +220,22 @@ def _simulate_to_kafka(config: SimulationConfig, rate: float | None) -> int:
     import asyncio
     import time
 
-    from streams.kafka_io import produce, topic_for
+    from streams.clock import parse_time_ms
+    from streams.kafka_io import in_step, produce, topic_for
     from streams.settings import Settings
 
     settings = Settings.from_env()
-    records = ((topic_for(e["type"], settings), e["seller_id"].encode(), orjson.dumps(e))
-               for e in generate(config))
+    records = ((topic_for(e["type"], settings), e["seller_id"].encode(), orjson.dumps(e),
+                parse_time_ms(e["event_time"])) for e in generate(config))
+    # History is produced far faster than it happened: keep the four topics within a third
+    # of the allowed lateness of each other, or a worker reading meanwhile would see one
+    # topic days ahead of another and dead-letter the other's events as too late.
+    step_ms = max(1, settings.allowed_lateness_ms // 3)
     started = time.perf_counter()
     with tqdm(desc="produced", unit=" ev", unit_scale=True, disable=None, leave=False,
               mininterval=0.5) as bar:
-        sent = asyncio.run(produce(settings, records, rate, bar.update))
+        sent = asyncio.run(produce(settings, in_step(records, step_ms), rate, bar.update,
+                                   linger_ms=2))
     seconds = time.perf_counter() - started
     print(f"Produced {sent:,} events for {config.sellers} sellers to {settings.bootstrap_servers}"
           f" in {seconds:.1f} s ({report.rate(sent, seconds)})", file=sys.stderr)

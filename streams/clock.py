@@ -8,6 +8,7 @@ from typing import Final
 HOUR_MS: Final = 3_600_000
 DAY_MS: Final = 24 * HOUR_MS
 _EPOCH: Final = date(1970, 1, 1)
+_EPOCH_DT: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def day_of(ms: int) -> int:
@@ -42,3 +43,12 @@ def iso_day(day: int) -> str:
 def day_from_date(d: date) -> int:
     """The day number of a calendar date."""
     return (d - _EPOCH).days
+
+
+
+def parse_time_ms(text: str) -> int:
+    """Milliseconds since the epoch of an RFC 3339 time with an offset (or Z)."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"time {text!r} has no UTC offset; expected e.g. 2026-01-05T12:00:00Z")
+    return (parsed - _EPOCH_DT) // timedelta(milliseconds=1)

@@ -35,7 +35,7 @@ from streams.targets import Entry, TargetProfile, TargetVersion
 from streams.window import ONE, SellerState, shift_sum, window_sum
 
 _NEVER: Final = -(2**62)
-_RECENT: Final = 5
+RECENT_IDS: Final = 5
 _KIND_NO: Final[dict[str, int]] = {k: i for i, k in enumerate(KINDS)}
 _expiry_ms: Final = handlers.expiry_ms
 _SHARED: dict[int, int] = {}
@@ -217,9 +217,9 @@ class Engine:
         was_bad = bool(old) and bool(old & 1) == bad_is
         is_bad = bool(new) and bool(new & 1) == bad_is
         if is_bad and not was_bad:
-            seller.remember(slot, new >> 1, handlers.order_id_of(facts), _RECENT)
+            seller.remember(slot, new >> 1, facts.key, handlers.order_id_of(facts))
         elif was_bad and not is_bad:
-            seller.forget(slot, handlers.order_id_of(facts))
+            seller.forget(slot, facts.key)
 
     def _judge(self, seller: SellerState, j: int) -> None:
         """Re-judge one rate of one seller; emit an alert on a change worth telling."""
@@ -431,6 +431,8 @@ class Engine:
         consistent even when a crash saved an object's newer state but not its seller's.
         """
         buckets: list[dict[int, int]] = [{} for _ in seller.buckets]
+        recent: list[dict[str, tuple[int, str]] | None] = [None] * len(seller.buckets)
+        metrics = self.plan.metrics
         for kind in KINDS:
             plan = self._by_kind[kind]
             for facts in seller.objects(kind).values():
@@ -440,7 +442,13 @@ class Engine:
                     if packed and (packed >> 1) > self.floor[slot]:
                         day = packed >> 1
                         buckets[slot][day] = buckets[slot].get(day, 0) + (ONE | (packed & 1))
+                        if bool(packed & 1) == metrics[slot].numerator_is_bad:
+                            ids = recent[slot]
+                            if ids is None:
+                                ids = recent[slot] = {}
+                            ids[facts.key] = (day, handlers.order_id_of(facts))
         seller.buckets = buckets
+        seller.recent = recent
 
     # -- reading -------------------------------------------------------------
 
@@ -475,7 +483,8 @@ class Engine:
             target_profile=self.profile.name,
             target_version=version.version_id,
             as_of=as_of,
-            order_ids=seller.recent_ids(slot, self.win_lo[j], self.win_hi[j]),
+            order_ids=seller.recent_ids(slot, self.plan.metrics[slot].kind, self.win_lo[j],
+                                       self.win_hi[j], RECENT_IDS),
             account_health=HEALTH_OF_STATUS[max(seller.status)],
         )
 

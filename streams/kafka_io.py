@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
@@ -73,21 +73,56 @@ def topic_for(event_type: str, settings: Settings) -> str:
             "messages": settings.topic_messages, "refunds": settings.topic_refunds}[topic]
 
 
+Record = tuple[str, bytes | None, bytes]
+"""(topic, key, value) of one record to produce."""
+
+
+def in_step(records: Iterable[tuple[str, bytes | None, bytes, int]],
+            step_ms: int) -> Iterator[Record | None]:
+    """Records (topic, key, value, event time in ms) with a barrier (None) each time event
+    time enters a new step of `step_ms`.
+
+    `produce` waits at each barrier until the step before the previous one is on the
+    broker, so no topic gets more than about two steps of event time ahead of another:
+    a worker reading while history is produced at full speed then sees the topics in step
+    (keep two steps under its allowed lateness).
+    """
+    current = None
+    for topic, key, value, t in records:
+        step = t // step_ms
+        if step != current:
+            if current is not None:
+                yield None
+            current = step
+        yield topic, key, value
+
+
 async def produce(
     settings: Settings,
-    events: Iterable[tuple[str, bytes, bytes]],
+    events: Iterable[Record | None],
     rate_per_s: float | None = None,
     progress: Callable[[int], None] | None = None,
+    linger_ms: int = 20,
 ) -> int:
-    """Send (topic, key, value) records, at most `rate_per_s` a second; how many were sent."""
-    producer = AIOKafkaProducer(linger_ms=20, max_batch_size=256 * 1024, acks="all",
+    """Send (topic, key, value) records, at most `rate_per_s` a second; how many were sent.
+
+    A None among the records is a barrier (see `in_step`): sending goes on once every
+    record before the previous barrier is on the broker.
+    """
+    producer = AIOKafkaProducer(linger_ms=linger_ms, max_batch_size=256 * 1024, acks="all",
                                 enable_idempotence=True, **_client_args(settings))
     await producer.start()
     sent = 0
     started = time.perf_counter()
     try:
-        pending = []
-        for topic, key, value in events:
+        pending: list[asyncio.Future[object]] = []
+        previous: list[asyncio.Future[object]] = []
+        for item in events:
+            if item is None:
+                await asyncio.gather(*previous)
+                previous, pending = pending, []
+                continue
+            topic, key, value = item
             pending.append(await producer.send(topic, value=value, key=key))
             sent += 1
             if len(pending) >= 5000:
@@ -99,7 +134,7 @@ async def produce(
                 ahead = sent / rate_per_s - (time.perf_counter() - started)
                 if ahead > 0.005:
                     await asyncio.sleep(ahead)
-        await asyncio.gather(*pending)
+        await asyncio.gather(*previous, *pending)
         await producer.flush()
     finally:
         await producer.stop()

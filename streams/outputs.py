@@ -9,7 +9,7 @@ import msgspec
 
 from streams.alerts import HEALTH_OF_STATUS, STATUS_NAMES, Health, Status
 from streams.clock import iso_day, iso_ms
-from streams.engine import Engine
+from streams.engine import RECENT_IDS, Engine
 from streams.metrics import get_metric
 
 DeadLetterReason = Literal[
@@ -135,7 +135,8 @@ def snapshot(engine: Engine, seller_id: str) -> SellerSnapshot | None:
                 window_start=iso_day(engine.win_lo[j] + 1),
                 window_end=iso_day(engine.win_hi[j]),
                 target_version=version.version_id,
-                order_ids=seller.recent_ids(slot, engine.win_lo[j], engine.win_hi[j]),
+                order_ids=seller.recent_ids(slot, engine.plan.metrics[slot].kind,
+                                           engine.win_lo[j], engine.win_hi[j], RECENT_IDS),
             )
         )
     return SellerSnapshot(

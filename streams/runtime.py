@@ -8,6 +8,7 @@ to write and when a partition's watermark moves.
 from __future__ import annotations
 
 import heapq
+import logging
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,6 +26,7 @@ from streams.checkpoint import (
     partition_state,
     restore_partition,
 )
+from streams.clock import iso_ms
 from streams.errors import InvalidEvent
 from streams.events import decode_event, event_time_ms
 from streams.outputs import DeadLetter, SellerSnapshot, snapshot
@@ -33,6 +35,7 @@ from streams.pipeline import Partition
 from streams.targets import TargetProfile
 from streams.window import SellerState
 
+log = logging.getLogger("sellerperf.runtime")
 SEP: Final = "\x1f"
 """Separates the parts of a table key (cannot occur in a seller id)."""
 _FAR: Final = 2**62
@@ -56,6 +59,22 @@ def object_key(seller_id: str, kind: str, key: str) -> bytes:
 def partition_key(partition: int) -> bytes:
     """Table key of a partition's own state."""
     return f"p{SEP}{partition}".encode()
+
+
+def batch_key(partition: int) -> bytes:
+    """Table key of the mark a partition writes before the rest of a batch's state."""
+    return f"b{SEP}{partition}".encode()
+
+
+class BatchMark(msgspec.Struct, frozen=True):
+    """Where a partition stands at the end of a batch: written first (before the batch's
+    objects and sellers) and again inside the partition state written last. A mark that
+    differs from the saved state's means the batch's writes were cut short (a crash)."""
+
+    positions: dict[str, int]
+    """Per input topic, the next offset never taken."""
+    released_ms: int
+    """The release watermark."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +109,8 @@ class Outputs:
     """Per partition, table writes in order (None deletes); the partition state last."""
     events_total: int = 0
     """Valid events taken."""
+    too_late: int = 0
+    """Records dead-lettered as older than the partition's watermark."""
     skipped_total: int = 0
     """Records already applied before a restart (skipped)."""
     taken: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -124,6 +145,15 @@ class PartitionRuntime:
         """Handle of the latest record taken (the Faust adapter writes state in its context)."""
         self.topic_max_ms: dict[str, int] = {}
         """Per topic, the greatest event time seen."""
+        self.retake: dict[str, int] = {}
+        """After a restart, per topic, the position saved: events held back then (and not
+        saved) are delivered again from `held_from`; until every topic is taken up to here
+        again the watermark stays where it was, or they would arrive too late."""
+        self.published: BatchMark | None = None
+        """After a crash that cut a batch's state writes short: where that batch ended.
+        Its outputs were published before any of its state was written, so what taking
+        its records again yields up to there (dead letters of records before those
+        positions, alerts as of before that watermark) is not published twice."""
 
     def hold(self, topic: str, offset: int) -> None:
         """A record's event went into the reorder buffer (a redelivered one may again)."""
@@ -180,13 +210,51 @@ class PartitionRuntime:
         return [t for t in self.topics if self.topic_max_ms.get(t, -_FAR) > floor], [slowest]
 
     def watermark(self, caught_up: Callable[[str], bool]) -> int:
-        """Newest event time minus lateness, held back by any topic that still has a backlog."""
+        """Newest event time minus lateness, held back by any topic that still has a backlog
+        (and not moved at all while what was held back before a restart is taken again)."""
         part = self.part
+        if self.retake:
+            if any(self.live.get(t, 0) < at for t, at in self.retake.items()):
+                return part.sequencer.released_ms
+            self.retake = {}
         limit = part.sequencer.max_seen_ms
         for topic in self.topics:
             if not caught_up(topic):
                 limit = min(limit, self.topic_max_ms.get(topic, -_FAR))
         return limit - part.allowed_lateness_ms
+
+
+class Settled:
+    """Whether an input topic partition has been read to its end, for long enough to trust.
+
+    A consumer learns a partition's end offset (its high watermark) with each fetch that
+    includes the partition, and a partition whose fetched records are still waiting to be
+    taken is left out of fetches. Once those are taken, the known end may be older than
+    records of other topics fetched meanwhile: a topic that looks read to its end can still
+    have a backlog. Only after the position has stayed at the end for `settle_s` (longer
+    than a fetch can take) has a fetch since confirmed it.
+    """
+
+    def __init__(self, settle_s: float) -> None:
+        self.settle_s = settle_s
+        self._since: dict[tuple[str, int], tuple[int, float]] = {}
+
+    def check(self, topic: str, partition: int, position: int, end: int | None,
+              now_s: float) -> bool:
+        """Whether `position` is at `end` (None: unknown) and has been for `settle_s`."""
+        key = (topic, partition)
+        if end is None or position < end:
+            self._since.pop(key, None)
+            return False
+        seen = self._since.get(key)
+        if seen is None or seen[0] != position:
+            self._since[key] = (position, now_s)
+            return self.settle_s <= 0
+        return now_s - seen[1] >= self.settle_s
+
+    def forget(self) -> None:
+        """A new assignment: nothing known is trusted."""
+        self._since.clear()
 
 
 class Runtime:
@@ -236,12 +304,24 @@ class Runtime:
         state = restore_partition(part, store.get(partition_key(partition)),
                                   list(sellers.values()))
         pr = PartitionRuntime(part, self.topics)
+        log.info("Partition %d restored: %d sellers, %d objects, positions %s", partition,
+                 len(sellers), len(facts), state.positions if state else {})
         if state is not None:
             pr.positions = dict(state.positions)
             pr.topic_max_ms = dict(state.topic_max_ms)
             # Records from the first one held back are delivered again (never acknowledged):
             # the topic is not caught up until they have been taken again.
             pr.live = {**state.positions, **state.held_from}
+            if state.held_from and not state.pending:
+                pr.retake = dict(state.positions)
+            mark_blob = store.get(batch_key(partition))
+            if mark_blob is not None:
+                mark = msgspec.msgpack.decode(mark_blob, type=BatchMark)
+                if mark != BatchMark(state.positions, state.released_ms):
+                    log.warning("Partition %d: the last batch's state was cut short; "
+                                "taking its records again without publishing twice",
+                                partition)
+                    pr.published = mark
         return pr
 
     def process(self, records: list[Record], store: MutableMapping[bytes, bytes],
@@ -258,7 +338,7 @@ class Runtime:
                 self._take(pr, record, out)
             pr.context = batch[-1].handle
             wm = pr.watermark(partial(_flip, caught_up, partition))
-            out.alerts += pr.part.drain(wm)
+            out.alerts += _unpublished(pr, pr.part.drain(wm))
             self._released(pr, out)
             self._collect(partition, pr, out, now_s)
         return out
@@ -274,7 +354,11 @@ class Runtime:
                 continue
             if not all(caught_up(topic, partition) for topic in self.topics):
                 continue
-            out.alerts += pr.part.flush()
+            if pr.part.pending:
+                log.info("Partition %d idle for %.1f s with every input read: applying the "
+                         "%d events held back", partition, now_s - pr.taken_at_s,
+                         pr.part.pending)
+            out.alerts += _unpublished(pr, pr.part.flush())
             self._released(pr, out)
             self._collect(partition, pr, out)
         return out
@@ -294,6 +378,9 @@ class Runtime:
             pr.positions[record.topic] = record.offset + 1
         if record.offset >= pr.live.get(record.topic, 0):
             pr.live[record.topic] = record.offset + 1
+        if pr.published is not None and not seen:
+            # Taken before the crash in the batch whose state was cut short.
+            seen = record.offset < pr.published.positions.get(record.topic, 0)
         try:
             event = decode_event(record.value)
             reason = _key_problem(record.key, event.seller_id)
@@ -321,6 +408,12 @@ class Runtime:
             pr.hold(record.topic, record.offset)
         else:
             pr.done(record.topic, record.offset, record.handle)
+            if not out.too_late:
+                log.warning("Too late: %s[%d]@%d event time %d < released %d; taken %s; "
+                            "newest per topic %s", record.topic, record.partition,
+                            record.offset, t, pr.part.sequencer.released_ms, pr.live,
+                            pr.topic_max_ms)
+            out.too_late += 1
             out.dead_letters.append(_dead(
                 record, "too_late",
                 f"event_time {event.event_time.isoformat()} is older than the watermark "
@@ -338,6 +431,10 @@ class Runtime:
                 if snap is not None:
                     out.snapshots.append(snap)
         writes = out.writes.setdefault(partition, [])
+        # First the mark of where this batch ends, last the partition state: a crash in
+        # between leaves them different (see PartitionRuntime.published).
+        mark = BatchMark(dict(pr.positions), pr.part.sequencer.released_ms)
+        writes.append((batch_key(partition), msgspec.msgpack.encode(mark)))
         for (seller_id, kind, key), facts in engine.dirty_objects.items():
             writes.append((object_key(seller_id, kind, key),
                            None if facts is None else encode_facts(facts)))
@@ -383,6 +480,16 @@ class Runtime:
     def iter_partitions(self) -> Iterator[tuple[int, PartitionRuntime]]:
         """The partitions held, by number."""
         yield from sorted(self.active.items())
+
+
+def _unpublished(pr: PartitionRuntime, alerts: list[Alert]) -> list[Alert]:
+    """Alerts less those published before a crash (see PartitionRuntime.published)."""
+    if pr.published is None or not alerts:
+        return alerts
+    before = iso_ms(pr.published.released_ms)
+    # Every alert of a batch is as of an event time below the watermark it released to,
+    # and at or above the one before it (RFC 3339 UTC with ms sorts as time does).
+    return [a for a in alerts if a.as_of >= before]
 
 
 def _flip(caught_up: Callable[[str, int], bool], partition: int, topic: str) -> bool:

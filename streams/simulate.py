@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
+from streams.clock import DAY_MS, HOUR_MS, add_business_days, is_business_day
+
 MINUTE_MS = 60_000
 DEFAULT_START_MS = 1_767_571_200_000  # 2026-01-05T00:00:00Z, a Monday
 
@@ -91,15 +91,6 @@ def format_time_ms(ms: int) -> str:
     hour, rest = divmod(ms, HOUR_MS)
     sec, milli = divmod(rest, 1000)
     return _HOUR_PREFIX[hour] + _MIN_SEC[sec] + _MS_SUFFIX[milli]
-
-
-def add_business_days(t_ms: int, n: int) -> int:
-    """Add n business days as defined in docs/semantics.md (day 0 was a Thursday)."""
-    while n > 0:
-        t_ms += DAY_MS
-        if (t_ms // DAY_MS + 3) % 7 < 5:
-            n -= 1
-    return t_ms
 
 
 # ---------------------------------------------------------------- sellers
@@ -219,7 +210,7 @@ class _Simulation:
     def placements(self) -> list[tuple[int, _Seller]]:
         """Order placement times of the current day; also schedules pre-sale questions."""
         rng, r, start = self.rng, self.r, self.day_start
-        weekend = (start // DAY_MS + 3) % 7 >= 5
+        weekend = not is_business_day(start // DAY_MS)
         factor = 1.15 if weekend else 0.94
         placed: list[tuple[int, _Seller]] = []
         for seller in self.sellers:

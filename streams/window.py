@@ -39,8 +39,10 @@ class SellerState:
         """Per rate, packed (den, num) over its current window."""
         self.status = bytearray(n_entries)
         """Per rate, the current status (see streams.alerts)."""
-        self.recent: list[list[tuple[int, str]] | None] = [None] * n_slots
-        """Per metric slot, the latest objects that counted against the seller: (day, id)."""
+        self.recent: list[dict[str, tuple[int, str]] | None] = [None] * n_slots
+        """Per metric slot, the objects counting against the seller: object key -> (anchor
+        day, order id). Derived from the objects' applied contributions (rebuilt on restore,
+        never saved)."""
 
     def objects(self, kind: str) -> dict[str, OrderFacts] | dict[str, MessageFacts] | dict[
         str, ReturnFacts
@@ -50,29 +52,36 @@ class SellerState:
             return self.orders
         return self.messages if kind == "message" else self.returns
 
-    def remember(self, slot: int, day: int, object_id: str, keep: int) -> None:
-        """Note an object that newly counted against the seller."""
+    def remember(self, slot: int, day: int, key: str, order_id: str) -> None:
+        """Note an object that newly counts against the seller."""
         recent = self.recent[slot]
         if recent is None:
-            recent = self.recent[slot] = []
-        else:
-            self.forget(slot, object_id)
-        recent.append((day, object_id))
-        if len(recent) > keep:
-            del recent[0]
+            recent = self.recent[slot] = {}
+        recent[key] = (day, order_id)
 
-    def forget(self, slot: int, object_id: str) -> None:
+    def forget(self, slot: int, key: str) -> None:
         """An object no longer counts against the seller: stop naming it."""
         recent = self.recent[slot]
         if recent:
-            recent[:] = [r for r in recent if r[1] != object_id]
+            recent.pop(key, None)
 
-    def recent_ids(self, slot: int, lo: int, hi: int) -> list[str]:
-        """The remembered ids whose anchor day lies in the window (lo, hi], newest last."""
+    def recent_ids(self, slot: int, kind: str, lo: int, hi: int, keep: int) -> list[str]:
+        """Up to `keep` distinct order ids of the `kind` objects counting against the seller
+        with anchor day in (lo, hi]: those whose facts changed last (then by order id),
+        newest last. Ranked from the objects alone, so a restore ranks them alike."""
         recent = self.recent[slot]
         if not recent:
             return []
-        return list(dict.fromkeys(i for d, i in recent if lo < d <= hi))
+        objects = self.objects(kind)
+        ranked = sorted((f.last_ms if (f := objects.get(key)) else 0, order_id)
+                        for key, (day, order_id) in recent.items() if lo < day <= hi)
+        out: list[str] = []
+        for _, order_id in reversed(ranked):
+            if order_id not in out:
+                out.append(order_id)
+                if len(out) == keep:
+                    break
+        return out[::-1]
 
     def is_idle(self) -> bool:
         """No open object, no bucket, every rate insufficient_data: nothing left to hold."""
@@ -86,6 +95,10 @@ class SellerState:
             old = [d for d in buckets if d <= floor]
             for d in old:
                 del buckets[d]
+            recent = self.recent[slot]
+            if recent:
+                for key in [k for k, r in recent.items() if r[0] <= floor]:
+                    del recent[key]
 
 
 def window_sum(buckets: dict[int, int], lo: int, hi: int) -> int:

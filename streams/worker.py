@@ -17,7 +17,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from streams.observability import PopulationCollector, WorkerMetrics
-from streams.runtime import Outputs, Record, Runtime, encode_json
+from streams.runtime import Outputs, Record, Runtime, Settled, encode_json
 from streams.settings import Settings
 from streams.targets import load_profile
 
@@ -81,6 +81,8 @@ def create_app(settings: Settings) -> faust.App:
     registry.register(PopulationCollector(runtime))
     app.sellerperf_runtime = runtime  # type: ignore[attr-defined]
 
+    settled = Settled(settings.settle_s)
+
     def caught_up(topic: str, partition: int) -> bool:
         """Whether everything in the topic partition known to the broker has been taken."""
         pr = runtime.active.get(partition)
@@ -90,7 +92,7 @@ def create_app(settings: Settings) -> faust.App:
         except Exception:  # consumer not ready: assume a backlog
             return False
         # Unknown until the first fetch of that partition: hold the watermark back till then.
-        return highwater is not None and position >= highwater
+        return settled.check(topic, partition, position, highwater, time.monotonic())
 
     lock = asyncio.Lock()  # a batch and an idle flush never interleave their writes
     paused: set[tuple[str, int]] = set()
@@ -104,6 +106,10 @@ def create_app(settings: Settings) -> faust.App:
 
     async def finish(out: Outputs, batch: list[Any]) -> None:
         """Publish outputs, then write state, then acknowledge what is done."""
+        # A rebalance can revoke a partition while this awaits: its state then belongs to
+        # the next owner, who restores it from the changelog and takes the unacknowledged
+        # records again. Nothing more is written or held for it here.
+        owners = {p: runtime.active.get(p) for p in out.writes}
         sends = [await alerts.send(key=a.seller_id.encode(), value=encode_json(a))
                  for a in out.alerts]
         sends += [await dead.send(key=d.key.encode() if d.key else None,
@@ -112,28 +118,42 @@ def create_app(settings: Settings) -> faust.App:
                   for s in out.snapshots]
         # Outputs are on the broker before the state that says they were made is written.
         await asyncio.gather(*sends)
+        kept: set[int] = set()
         for partition, writes in out.writes.items():
-            _write(table, runtime.active[partition].context, writes)
+            pr = runtime.active.get(partition)
+            if pr is not None and pr is owners[partition]:
+                _write(table, pr.context, writes)
+                kept.add(partition)
         # take_events acknowledges the whole batch when this iteration ends. An event
         # still held back must stay unacknowledged until released, so that Faust commits
         # no offset past it and Kafka delivers it again after a crash: one more reference
         # keeps it so; its release (maybe in a later batch) drops that reference.
+        # Records of a partition revoked meanwhile are never acknowledged here: Faust would
+        # count a stale acknowledgement towards the next assignment's commit, past records
+        # that assignment may still hold back.
         done = {id(h) for h in out.ackable}
         for event in batch:
-            if id(event) not in done:
+            if id(event) not in done or event.message.partition not in kept:
                 event.message.incref()
         in_batch = {id(e) for e in batch}
         for handle in out.ackable:
-            if id(handle) not in in_batch:
-                cast("faust.EventT[Any]", handle).ack()
+            released = cast("faust.EventT[Any]", handle)
+            if id(handle) not in in_batch and released.message.partition in kept:
+                released.ack()
 
     @app.agent(inputs)
     async def process(stream: Any) -> None:
         async for events in stream.noack().take_events(settings.batch_size,
                                                         within=settings.batch_within_s):
             started = time.perf_counter()
+            # Records of partitions revoked since they were fetched are the next owner's.
+            assigned = app.consumer.assignment()
             records = [Record(e.message.topic, e.message.partition, e.message.offset,
-                              e.message.key, e.message.value, e) for e in events]
+                              e.message.key, e.message.value, e) for e in events
+                       if e.message.tp in assigned]
+            if len(records) < len(events):
+                log.info("Left %d records of revoked partitions to their next owner",
+                         len(events) - len(records))
             # Faust warns past 100 buffered sends; table writes come in bursts of thousands.
             app.producer.buffer.max_messages = 10 * settings.batch_size
             async with lock:
@@ -158,6 +178,8 @@ def create_app(settings: Settings) -> faust.App:
         for tp in revoked:
             if tp.topic in settings.input_topics:
                 runtime.drop(tp.partition)
+        paused.clear()  # a new assignment starts unpaused
+        settled.forget()
 
     app.on_partitions_revoked.connect(cast(Any, on_revoked))
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
-from streams.runtime import Record, Runtime
+import streams.runtime as runtime_module
+from streams.runtime import Record, Runtime, Settled
 from streams.targets import load_profile
 
 TOPICS = ("orders", "shipments", "messages", "refunds")
@@ -58,3 +60,105 @@ def test_topics_running_ahead_are_paused_but_never_the_one_holding_the_watermark
     # The laggard read to the end: the paused topic is now the slowest, so it reads on.
     pause, resume = rt.flow(lambda t, p: t != "orders", max_pending=3)
     assert ("orders", 0) in resume and not pause
+
+
+def test_a_partition_at_its_end_counts_as_read_only_once_it_stayed_there() -> None:
+    settled = Settled(3.0)
+    assert not settled.check("orders", 0, 5, None, 0.0), "end unknown before the first fetch"
+    assert not settled.check("orders", 0, 4, 5, 0.0), "a backlog"
+    assert not settled.check("orders", 0, 5, 5, 1.0), "just reached the end"
+    assert not settled.check("orders", 0, 5, 5, 3.9)
+    assert settled.check("orders", 0, 5, 5, 4.0), "stayed at the end for 3 s"
+    assert not settled.check("orders", 1, 5, 5, 4.0), "each partition on its own"
+    # Taking more records (a fresher end) starts the wait again.
+    assert not settled.check("orders", 0, 9, 9, 4.5)
+    assert not settled.check("orders", 0, 9, 9, 7.4)
+    assert settled.check("orders", 0, 9, 9, 7.5)
+    settled.forget()
+    assert not settled.check("orders", 0, 9, 9, 8.0), "a new assignment trusts nothing known"
+    assert Settled(0.0).check("orders", 0, 9, 9, 0.0), "no wait when settle_s is 0"
+
+
+def _simulated_records(partitions: int = 1) -> list[Record]:
+    from streams.kafka_io import TOPIC_OF
+    from streams.simulate import SimulationConfig, iter_ndjson
+
+    lines = iter_ndjson(SimulationConfig(seed=5, sellers=3, days=30,
+                                         orders_per_seller_day=12.0, degrading_fraction=0.7))
+    offsets: dict[str, int] = {}
+    records = []
+    for line in lines:
+        doc = orjson.loads(line)
+        topic = TOPIC_OF[doc["type"]]
+        offset = offsets[topic] = offsets.get(topic, -1) + 1
+        records.append(Record(topic, 0, offset, doc["seller_id"].encode(), line.rstrip(b"\n"),
+                              handle=(topic, offset)))
+    return records
+
+
+def _run(rt: Runtime, batches: list[list[Record]], store: dict[bytes, bytes]) -> list[object]:
+    alerts: list[object] = []
+    for batch in batches:
+        out = rt.process(batch, store, lambda t, p: True)
+        alerts += out.alerts
+        for key, value in out.writes[0]:
+            if value is None:
+                store.pop(key, None)
+            else:
+                store[key] = value
+    return alerts
+
+
+def test_a_crash_cutting_a_batchs_writes_short_neither_loses_nor_repeats_anything() -> None:
+    records = _simulated_records()
+    size = len(records) // 6
+    batches = [records[i:i + size] for i in range(0, len(records), size)]
+    whole: dict[bytes, bytes] = {}
+    want = _run(runtime(), batches, whole)
+    assert len(want) >= 5, "the data must raise alerts for this test to mean anything"
+    cut_batch = 3  # the crash: alerts of this batch sent, its writes cut after `k`
+    for k in (1, 2, 7, 50):
+        store: dict[bytes, bytes] = {}
+        rt = runtime()
+        got = _run(rt, batches[:cut_batch], store)
+        out = rt.process(batches[cut_batch], store, lambda t, p: True)
+        got += out.alerts  # published before any of its state was written
+        writes = out.writes[0]
+        assert k < len(writes)
+        for key, value in writes[:k]:
+            if value is None:
+                store.pop(key, None)
+            else:
+                store[key] = value
+        # A new worker: Kafka delivers that batch again (never acknowledged), then the rest.
+        again = runtime()
+        got += _run(again, batches[cut_batch:], store)
+        assert got == want, f"cut after {k} writes"
+        view = again.view(rt.active[0].part.engine.sellers.__iter__().__next__())
+        assert view is not None
+    # Uncut, the mark and the state agree and nothing is held back from publishing.
+    assert runtime().ensure(0, whole).published is None
+
+
+def test_events_held_back_at_a_crash_count_when_delivered_again_after_other_topics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime_module, "SAVED_HOLD_MAX", 0)  # held events are not saved
+    store: dict[bytes, bytes] = {}
+    orders = [Record("orders", 0, i, b"S1", placed(i, 5 + i), handle=i) for i in range(4)]
+    out = runtime().process(orders, store, lambda t, p: False)  # all four held back
+    for key, value in out.writes[0]:
+        store[key] = value  # type: ignore[assignment]
+    assert out.ackable == []
+    # After the crash Kafka delivers the shipments topic first (later events), and every
+    # topic looks read to its end: the watermark must still wait for the held orders.
+    again = runtime()
+    later = Record("shipments", 0, 0, b"S1", orjson.dumps({
+        "event_id": "s0", "type": "delivered", "event_time": "2026-01-20T00:00:00Z",
+        "seller_id": "S1", "order_id": "o0"}), handle="s0")
+    again.process([later], store, lambda t, p: True)
+    assert again.active[0].part.engine.sellers == {}, "nothing released before the orders"
+    out = again.process(orders, store, lambda t, p: True)
+    assert not out.dead_letters and out.skipped_total == 0
+    again.flush_idle(lambda t, p: True, now_s=100.0, idle_s=1.0)
+    assert sorted(again.active[0].part.engine.sellers["S1"].orders) == ["o0", "o1", "o2", "o3"]

@@ -58,6 +58,17 @@ def explain(got: dict[str, list[dict[str, Any]]], want: dict[str, list[dict[str,
     return "\n".join(lines)
 
 
+def rate_diff(got: dict[str, dict[str, Any]], want: dict[str, dict[str, Any]]) -> str:
+    """Rates whose counts differ between two sets of snapshots, for a failure message."""
+    lines = []
+    for seller in sorted(set(got) | set(want)):
+        a, b = ({r["metric"]: (r["numerator"], r["denominator"])
+                 for r in side.get(seller, {}).get("rates", [])} for side in (got, want))
+        lines += [f"{seller} {m}: streamed {a.get(m)} offline {b.get(m)}"
+                  for m in sorted(set(a) | set(b)) if a.get(m) != b.get(m)]
+    return "\n".join(lines[:40])
+
+
 def by_seller(alerts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Per seller, its alerts in order, repeated ids (redelivery after a crash) kept once."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -167,8 +178,9 @@ def test_a_worker_killed_mid_stream_recovers_without_loss_or_double_count(
     dead = [orjson.loads(v) for _, v in read_all(settings, settings.topic_dead_letters)]
     assert not dead, f"{len(dead)} dead letters, e.g. {dead[:2]}"
     got, want = by_seller(streamed_alerts(settings)), by_seller(expected_alerts)
-    assert got == want, explain(got, want)
-    assert view_all(again, sorted(expected_snaps)) == expected_snaps
+    views = view_all(again, sorted(expected_snaps))
+    assert got == want, f"{explain(got, want)}\n{rate_diff(views, expected_snaps)}"
+    assert views == expected_snaps, rate_diff(views, expected_snaps)
 
 
 @pytest.mark.xfail(
@@ -201,6 +213,9 @@ def test_two_workers_split_the_partitions_and_one_takes_over_when_the_other_stop
     send(settings, records[half:])
     wait_until_done(settings)
     assert orjson.loads(first.get("/health")[1])["partitions"] == list(range(settings.partitions))
+    dead = [orjson.loads(v) for _, v in read_all(settings, settings.topic_dead_letters)]
+    assert not dead, f"{len(dead)} dead letters, e.g. {dead[:2]}"
     got, want = by_seller(streamed_alerts(settings)), by_seller(expected_alerts)
-    assert got == want, explain(got, want)
-    assert view_all(first, sellers) == expected_snaps
+    views = view_all(first, sellers)
+    assert got == want, f"{explain(got, want)}\n{rate_diff(views, expected_snaps)}"
+    assert views == expected_snaps, rate_diff(views, expected_snaps)
