@@ -141,8 +141,6 @@ class PartitionRuntime:
         """Clock reading (caller's) of the last batch that took records here."""
         self.snapshot_at_s = float("-inf")
         """Clock reading (caller's) when changed sellers' snapshots were last published."""
-        self.context: object = None
-        """Handle of the latest record taken (the Faust adapter writes state in its context)."""
         self.topic_max_ms: dict[str, int] = {}
         """Per topic, the greatest event time seen."""
         self.retake: dict[str, int] = {}
@@ -336,7 +334,6 @@ class Runtime:
             pr.taken_at_s = now_s
             for record in batch:
                 self._take(pr, record, out)
-            pr.context = batch[-1].handle
             wm = pr.watermark(partial(_flip, caught_up, partition))
             out.alerts += _unpublished(pr, pr.part.drain(wm))
             self._released(pr, out)

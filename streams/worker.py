@@ -6,17 +6,16 @@ import asyncio
 import logging
 import re
 import time
-import weakref
-from collections.abc import MutableMapping
+from collections.abc import Sequence
 from typing import Any, cast
 
 import faust
-from faust.streams import _current_event
 from faust.types import TP
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from streams.observability import PopulationCollector, WorkerMetrics
+from streams.partitioner import partition_for
 from streams.runtime import Outputs, Record, Runtime, Settled, encode_json
 from streams.settings import Settings
 from streams.targets import load_profile
@@ -58,6 +57,8 @@ def create_app(settings: Settings) -> faust.App:
         canonical_url=f"http://{settings.web_host}:{settings.web_port}",
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        # State, alerts and snapshots go out as whole Kafka batches (see StateWriter).
+        producer_max_batch_size=256 * 1024,
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
         stream_buffer_maxsize=settings.batch_size * 2,
@@ -69,11 +70,9 @@ def create_app(settings: Settings) -> faust.App:
     )
     inputs = app.topic(*settings.input_topics, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
-    alerts = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
-    metrics = app.topic(settings.topic_metrics, key_serializer="raw", value_serializer="raw")
-    dead = app.topic(settings.topic_dead_letters, key_serializer="raw", value_serializer="raw")
     # bytes keys and values: Faust then uses the raw codec for the table and its changelog.
     table = app.Table("state", key_type=bytes, value_type=bytes, partitions=settings.partitions)
+    state = StateWriter(app, table)
     runtime = Runtime(profile, settings.allowed_lateness_ms, settings.partitions,
                       settings.input_topics, settings.snapshot_interval_s)
     registry = CollectorRegistry()
@@ -110,20 +109,28 @@ def create_app(settings: Settings) -> faust.App:
         # the next owner, who restores it from the changelog and takes the unacknowledged
         # records again. Nothing more is written or held for it here.
         owners = {p: runtime.active.get(p) for p in out.writes}
-        sends = [await alerts.send(key=a.seller_id.encode(), value=encode_json(a))
-                 for a in out.alerts]
-        sends += [await dead.send(key=d.key.encode() if d.key else None,
-                                  value=encode_json(d)) for d in out.dead_letters]
-        sends += [await metrics.send(key=s.seller_id.encode(), value=encode_json(s))
-                  for s in out.snapshots]
+        kafka = _producer(app)
+        n = settings.partitions
+        sends = []
+        for topic, keyed in (
+            (settings.topic_alerts, [(a.seller_id, encode_json(a)) for a in out.alerts]),
+            (settings.topic_metrics, [(s.seller_id, encode_json(s)) for s in out.snapshots]),
+        ):
+            for partition, records in _by_partition(keyed, n).items():
+                sends += [f for f, _ in await _send_bulk(kafka, topic, partition, records)]
+        letters: dict[int, list[tuple[bytes | None, bytes]]] = {}
+        for d in out.dead_letters:
+            partition = partition_for(d.key, n) if d.key else (d.partition or 0) % n
+            letters.setdefault(partition, []).append(
+                (d.key.encode() if d.key else None, encode_json(d)))
+        for partition, records in letters.items():
+            sends += [f for f, _ in await _send_bulk(kafka, settings.topic_dead_letters,
+                                                     partition, records)]
         # Outputs are on the broker before the state that says they were made is written.
         await asyncio.gather(*sends)
-        kept: set[int] = set()
-        for partition, writes in out.writes.items():
-            pr = runtime.active.get(partition)
-            if pr is not None and pr is owners[partition]:
-                _write(table, pr.context, writes)
-                kept.add(partition)
+        kept = {p for p, pr in owners.items()
+                if pr is not None and runtime.active.get(p) is pr}
+        await state.write({p: w for p, w in out.writes.items() if p in kept})
         # take_events acknowledges the whole batch when this iteration ends. An event
         # still held back must stay unacknowledged until released, so that Faust commits
         # no offset past it and Kafka delivers it again after a crash: one more reference
@@ -146,16 +153,19 @@ def create_app(settings: Settings) -> faust.App:
         async for events in stream.noack().take_events(settings.batch_size,
                                                         within=settings.batch_within_s):
             started = time.perf_counter()
-            # Records of partitions revoked since they were fetched are the next owner's.
+            # Records fetched before the latest rebalance are delivered again from the
+            # committed offsets (to whoever owns their partition now): taken here as well,
+            # they would come ahead of the records before them, which would then look
+            # already seen. Faust drops such records from streams, but not from a batch
+            # already being filled.
             assigned = app.consumer.assignment()
+            generation = app.consumer_generation_id
             records = [Record(e.message.topic, e.message.partition, e.message.offset,
                               e.message.key, e.message.value, e) for e in events
-                       if e.message.tp in assigned]
+                       if e.message.tp in assigned and e.message.generation_id == generation]
             if len(records) < len(events):
-                log.info("Left %d records of revoked partitions to their next owner",
-                         len(events) - len(records))
-            # Faust warns past 100 buffered sends; table writes come in bursts of thousands.
-            app.producer.buffer.max_messages = 10 * settings.batch_size
+                log.info("Left %d records fetched before the rebalance to be delivered "
+                         "again", len(events) - len(records))
             async with lock:
                 out = runtime.process(records, table, caught_up, time.monotonic())
                 await finish(out, events)
@@ -240,18 +250,98 @@ def _flow(app: faust.App, pause: set[tuple[str, int]], resume: set[tuple[str, in
     return (paused | to_pause) - to_resume
 
 
-def _write(table: MutableMapping[bytes, bytes], event: Any,
-           writes: list[tuple[bytes, bytes | None]]) -> None:
-    """Table writes in the context of an event of their partition (Faust routes by it)."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        for key, value in writes:
+class StateWriter:
+    """Writes a batch's table state in bulk: the changelog first, then the local store.
+
+    Faust's per-key table writes cost a future, a buffered message and a store write
+    each (most of the worker's time when every event changes an object). The table
+    stays Faust's: its changelog topic, its recovery into the store on assignment, its
+    standby replicas and its routing of the per-seller view. Only the writing is done
+    here, a Kafka batch per partition, and the local store written once the changelog
+    has it (so the local store is never ahead of the changelog after a crash).
+    """
+
+    def __init__(self, app: faust.App, table: Any) -> None:
+        self.app = app
+        self.table = table
+
+    async def write(self, writes: dict[int, list[tuple[bytes, bytes | None]]]) -> None:
+        """Write each partition's (key, value or None to delete), in order."""
+        if not writes:
+            return
+        kafka = _producer(self.app)
+        topic = self.table.changelog_topic.get_topic_name()
+        sent: dict[int, list[tuple[asyncio.Future[Any], int]]] = {}
+        for partition, records in writes.items():
+            if records:
+                sent[partition] = await _send_bulk(kafka, topic, partition, records)
+        store = self.table.data
+        for partition, batches in sent.items():
+            metas = await asyncio.gather(*(future for future, _ in batches))
+            _store_local(store, partition, writes[partition])
+            # The offset of the last record written: recovery reads on from there.
+            store.set_persisted_offset(TP(topic, partition),
+                                       metas[-1].offset + batches[-1][1] - 1)
+
+
+def _producer(app: faust.App) -> Any:
+    """The aiokafka producer under Faust's (for bulk sends)."""
+    return app.producer._ensure_producer()  # type: ignore[attr-defined]
+
+
+def _by_partition(keyed: list[tuple[str, bytes]], partitions: int) -> dict[
+    int, list[tuple[bytes | None, bytes]]
+]:
+    out: dict[int, list[tuple[bytes | None, bytes]]] = {}
+    for key, value in keyed:
+        out.setdefault(partition_for(key, partitions), []).append((key.encode(), value))
+    return out
+
+
+async def _send_bulk(kafka: Any, topic: str, partition: int,
+                     records: Sequence[tuple[bytes | None, bytes | None]]) -> list[
+    tuple[asyncio.Future[Any], int]
+]:
+    """Send records to one topic partition as few Kafka batches: (future, records in it)
+    per batch, in order."""
+    sent: list[tuple[asyncio.Future[Any], int]] = []
+    batch = kafka.create_batch()
+    count = 0
+    for key, value in records:
+        if batch.append(key=key, value=value, timestamp=None) is None:
+            sent.append((await kafka.send_batch(batch, topic, partition=partition), count))
+            batch, count = kafka.create_batch(), 0
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                raise ValueError(f"a record for {topic}[{partition}] of "
+                                 f"{len(value or b'')} bytes exceeds the producer batch size")
+        count += 1
+    if count:
+        sent.append((await kafka.send_batch(batch, topic, partition=partition), count))
+    return sent
+
+
+def _store_local(store: Any, partition: int,
+                 records: list[tuple[bytes, bytes | None]]) -> None:
+    """Apply writes to Faust's local store of the table (RocksDB or memory)."""
+    if hasattr(store, "_db_for_partition"):  # RocksDB: one atomic write batch
+        from rocksdict import WriteBatch
+
+        batch = WriteBatch(raw_mode=True)
+        for key, value in records:
             if value is None:
-                table.pop(key, None)
+                batch.delete(key)
             else:
-                table[key] = value
-    finally:
-        _current_event.reset(token)
+                batch.put(key, value)
+        store._db_for_partition(partition).write(batch)
+        return
+    data, where = store.data, store._key_partition  # memory
+    for key, value in records:
+        if value is None:
+            data.pop(key, None)
+            where.pop(key, None)
+        else:
+            data[key] = value
+            where[key] = partition
 
 
 def run_worker(settings: Settings) -> None:
