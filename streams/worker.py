@@ -128,8 +128,10 @@ def create_app(settings: Settings) -> faust.App:
                                                      partition, records)]
         # Outputs are on the broker before the state that says they were made is written.
         await asyncio.gather(*sends)
-        kept = {p for p, pr in owners.items()
-                if pr is not None and runtime.active.get(p) is pr}
+        # During a rebalance nothing more is written: what a revoked partition's next owner
+        # restores must not change under it (it takes the unacknowledged records again).
+        kept = set() if app.rebalancing else {
+            p for p, pr in owners.items() if pr is not None and runtime.active.get(p) is pr}
         await state.write({p: w for p, w in out.writes.items() if p in kept})
         # take_events acknowledges the whole batch when this iteration ends. An event
         # still held back must stay unacknowledged until released, so that Faust commits
@@ -158,7 +160,9 @@ def create_app(settings: Settings) -> faust.App:
             # they would come ahead of the records before them, which would then look
             # already seen. Faust drops such records from streams, but not from a batch
             # already being filled.
-            assigned = app.consumer.assignment()
+            # Nor is anything taken while a rebalance is under way (until the tables are
+            # recovered): a partition restored then would start from a store being rebuilt.
+            assigned = set() if app.rebalancing else app.consumer.assignment()
             generation = app.consumer_generation_id
             records = [Record(e.message.topic, e.message.partition, e.message.offset,
                               e.message.key, e.message.value, e) for e in events
@@ -174,6 +178,8 @@ def create_app(settings: Settings) -> faust.App:
 
     async def flush_idle() -> None:
         """At the end of a burst, apply what the lateness still holds back."""
+        if app.rebalancing:
+            return
         async with lock:
             out = runtime.flush_idle(caught_up, time.monotonic(), settings.idle_flush_s)
             if out.writes:
