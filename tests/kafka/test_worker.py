@@ -146,14 +146,6 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_rest_is_counted(
     assert view_all(worker, sorted(expected_snaps)) == expected_snaps
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="Not proven stable: a seller's statuses are saved in one table record and its "
-           "objects in others. Restore now recounts from the objects and re-judges the "
-           "statuses silently, and this test passed every run since (3/3 and in CI), but "
-           "it failed intermittently before those fixes; kept non-strict until it has a "
-           "longer clean record (see the issue 3 note).",
-)
 def test_a_worker_killed_mid_stream_recovers_without_loss_or_double_count(
     settings: Settings, workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
@@ -183,12 +175,6 @@ def test_a_worker_killed_mid_stream_recovers_without_loss_or_double_count(
     assert views == expected_snaps, rate_diff(views, expected_snaps)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="KNOWN BUG (issue 3 left open): when partitions move between workers while "
-           "events are held back, a worker can still finish a batch of a partition it has "
-           "just lost and the new owner can lose events; seen intermittently (1 run in 3).",
-)
 def test_two_workers_split_the_partitions_and_one_takes_over_when_the_other_stops(
     settings: Settings, workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
