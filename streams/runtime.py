@@ -259,9 +259,13 @@ class Runtime:
     """All assigned partitions of one worker."""
 
     def __init__(self, profile: TargetProfile, allowed_lateness_ms: int, partitions: int,
-                 topics: tuple[str, ...], snapshot_interval_s: float = 0.0) -> None:
+                 topics: tuple[str, ...], snapshot_interval_s: float = 0.0,
+                 snapshot_backlog_interval_s: float | None = None) -> None:
         self.profile = profile
         self.snapshot_interval_s = snapshot_interval_s
+        self.snapshot_backlog_interval_s = (snapshot_interval_s
+                                            if snapshot_backlog_interval_s is None
+                                            else snapshot_backlog_interval_s)
         self.allowed_lateness_ms = allowed_lateness_ms
         self.partitions_total = partitions
         self.topics = topics
@@ -337,7 +341,8 @@ class Runtime:
             wm = pr.watermark(partial(_flip, caught_up, partition))
             out.alerts += _unpublished(pr, pr.part.drain(wm))
             self._released(pr, out)
-            self._collect(partition, pr, out, now_s)
+            behind = not all(caught_up(topic, partition) for topic in self.topics)
+            self._collect(partition, pr, out, now_s, behind)
         return out
 
     def flush_idle(self, caught_up: Callable[[str, int], bool], now_s: float,
@@ -417,11 +422,13 @@ class Runtime:
                 f"(allowed lateness {pr.part.allowed_lateness_ms} ms)", "event_time"))
 
     def _collect(self, partition: int, pr: PartitionRuntime, out: Outputs,
-                 now_s: float | None = None) -> None:
+                 now_s: float | None = None, behind: bool = False) -> None:
         engine = pr.part.engine
-        # Snapshots of changed sellers at most every `snapshot_interval_s` per partition: a
-        # backlog changes most sellers every batch, a compacted topic keeps only the last.
-        if now_s is None or now_s - pr.snapshot_at_s >= self.snapshot_interval_s:
+        # Snapshots of changed sellers at most every `snapshot_interval_s` per partition
+        # (`snapshot_backlog_interval_s` while an input has a backlog): catching up changes
+        # most sellers every batch, and a compacted topic keeps only the last anyway.
+        interval = self.snapshot_backlog_interval_s if behind else self.snapshot_interval_s
+        if now_s is None or now_s - pr.snapshot_at_s >= interval:
             pr.snapshot_at_s = now_s or 0.0
             for seller_id in sorted(engine.take_changed()):
                 snap = snapshot(engine, seller_id)

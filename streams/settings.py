@@ -65,6 +65,8 @@ class Settings:
     """Longest wait to fill a batch."""
     snapshot_interval_s: float = 1.0
     """Publish the snapshots of changed sellers at most this often per partition."""
+    snapshot_backlog_interval_s: float = 10.0
+    """The same while an input of the partition has a backlog (catching up)."""
     idle_flush_s: float = 5.0
     """Once every input of a partition is read to the end and nothing came for this long,
     apply the events the allowed lateness still holds back."""

@@ -9,6 +9,7 @@ updates, and a new day costs two bucket reads per rate.
 
 from __future__ import annotations
 
+import heapq
 from typing import Final
 
 from streams.facts import MessageFacts, OrderFacts, ReturnFacts
@@ -73,10 +74,25 @@ class SellerState:
         if not recent:
             return []
         objects = self.objects(kind)
-        ranked = sorted((f.last_ms if (f := objects.get(key)) else 0, order_id)
-                        for key, (day, order_id) in recent.items() if lo < day <= hi)
+        ranked = [(f.last_ms if (f := objects.get(key)) else 0, order_id)
+                  for key, (day, order_id) in recent.items() if lo < day <= hi]
+        # The top few are enough unless several objects name the same order.
+        top = heapq.nlargest(2 * keep, ranked) if len(ranked) > 2 * keep else sorted(
+            ranked, reverse=True)
         out: list[str] = []
-        for _, order_id in reversed(ranked):
+        for _, order_id in top:
+            if order_id not in out:
+                out.append(order_id)
+                if len(out) == keep:
+                    break
+        if len(out) < keep and len(top) < len(ranked):
+            return self._ranked_ids(ranked, keep)
+        return out[::-1]
+
+    @staticmethod
+    def _ranked_ids(ranked: list[tuple[int, str]], keep: int) -> list[str]:
+        out: list[str] = []
+        for _, order_id in sorted(ranked, reverse=True):
             if order_id not in out:
                 out.append(order_id)
                 if len(out) == keep:

@@ -74,7 +74,8 @@ def create_app(settings: Settings) -> faust.App:
     table = app.Table("state", key_type=bytes, value_type=bytes, partitions=settings.partitions)
     state = StateWriter(app, table)
     runtime = Runtime(profile, settings.allowed_lateness_ms, settings.partitions,
-                      settings.input_topics, settings.snapshot_interval_s)
+                      settings.input_topics, settings.snapshot_interval_s,
+                      settings.snapshot_backlog_interval_s)
     registry = CollectorRegistry()
     metrics_out = WorkerMetrics(registry)
     registry.register(PopulationCollector(runtime))

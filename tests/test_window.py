@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streams.clock import DAY_MS, HOUR_MS, add_business_days, iso_ms
 from streams.engine import Engine
-from streams.window import ONE, shift_sum, window_sum
+from streams.facts import OrderFacts
+from streams.window import ONE, SellerState, shift_sum, window_sum
 
 T0 = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)  # Monday 2026-01-05
 PLACED = T0 + 10 * HOUR_MS
@@ -218,3 +221,25 @@ def test_version_dates_use_calendar_days(profile_of, entry):
     (e,) = profile_of(odr=spec).entries
     assert e.versions[0].since_day * DAY_MS == int(
         datetime(2026, 2, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from("abcdefghij"),
+                          st.integers(0, 20)), max_size=40))
+def test_recent_ids_are_the_latest_distinct_orders_in_the_window(
+    rows: list[tuple[int, str, int]],
+) -> None:
+    seller = SellerState("s1", 1, 1)
+    for n, (day, order_id, last_ms) in enumerate(rows):
+        facts = OrderFacts(f"k{n}", 1)
+        facts.last_ms = last_ms
+        seller.orders[facts.key] = facts
+        seller.remember(0, day, facts.key, order_id)
+    # Brute force: rank every object in days (1, 4] by (last change, order id), newest
+    # first; keep each order's first appearance; the first five, oldest first.
+    ranked = sorted(((last_ms, order_id) for day, order_id, last_ms in rows if 1 < day <= 4),
+                    reverse=True)
+    want: list[str] = []
+    for _, order_id in ranked:
+        if order_id not in want:
+            want.append(order_id)
+    assert seller.recent_ids(0, "order", 1, 4, 5) == want[:5][::-1]
