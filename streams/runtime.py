@@ -222,37 +222,20 @@ class PartitionRuntime:
         return limit - part.allowed_lateness_ms
 
 
-class Settled:
-    """Whether an input topic partition has been read to its end, for long enough to trust.
+def read_to_end(position: int, end: int | None, polled_ms: int | None,
+                newest_ms: int) -> bool:
+    """Whether an input topic partition has been read to its end, as far as the records
+    taken from the partition's other topics can tell.
 
-    A consumer learns a partition's end offset (its high watermark) with each fetch that
-    includes the partition, and a partition whose fetched records are still waiting to be
-    taken is left out of fetches. Once those are taken, the known end may be older than
-    records of other topics fetched meanwhile: a topic that looks read to its end can still
-    have a backlog. Only after the position has stayed at the end for `settle_s` (longer
-    than a fetch can take) has a fetch since confirmed it.
+    The consumer learns a partition's end offset (`end`, its high watermark) with each
+    fetch response that includes the partition (`polled_ms`, wall clock), and leaves a
+    partition whose fetched records are still waiting out of fetches: once those are
+    taken, its known end can be older than records of other topics taken meanwhile. So
+    the end counts only if it was learned after the newest record taken in the partition
+    was created (`newest_ms`, the records' Kafka timestamps).
     """
-
-    def __init__(self, settle_s: float) -> None:
-        self.settle_s = settle_s
-        self._since: dict[tuple[str, int], tuple[int, float]] = {}
-
-    def check(self, topic: str, partition: int, position: int, end: int | None,
-              now_s: float) -> bool:
-        """Whether `position` is at `end` (None: unknown) and has been for `settle_s`."""
-        key = (topic, partition)
-        if end is None or position < end:
-            self._since.pop(key, None)
-            return False
-        seen = self._since.get(key)
-        if seen is None or seen[0] != position:
-            self._since[key] = (position, now_s)
-            return self.settle_s <= 0
-        return now_s - seen[1] >= self.settle_s
-
-    def forget(self) -> None:
-        """A new assignment: nothing known is trusted."""
-        self._since.clear()
+    return (end is not None and position >= end and polled_ms is not None
+            and polled_ms >= newest_ms)
 
 
 class Runtime:

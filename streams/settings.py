@@ -70,10 +70,6 @@ class Settings:
     idle_flush_s: float = 5.0
     """Once every input of a partition is read to the end and nothing came for this long,
     apply the events the allowed lateness still holds back."""
-    settle_s: float = 3.0
-    """An input partition read to its end holds the watermark back until it has stayed so
-    this long: the consumer's end offset of a partition with fetched records waiting is
-    from an older fetch than the other topics' records (Faust long-polls 1.5 s)."""
     max_pending: int = 50_000
     """Events held back per partition before topics read ahead are paused."""
     security_protocol: str = "PLAINTEXT"

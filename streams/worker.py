@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from streams.observability import PopulationCollector, WorkerMetrics
 from streams.partitioner import partition_for
-from streams.runtime import Outputs, Record, Runtime, Settled, encode_json
+from streams.runtime import Outputs, Record, Runtime, encode_json, read_to_end
 from streams.settings import Settings
 from streams.targets import load_profile
 
@@ -81,18 +81,21 @@ def create_app(settings: Settings) -> faust.App:
     registry.register(PopulationCollector(runtime))
     app.sellerperf_runtime = runtime  # type: ignore[attr-defined]
 
-    settled = Settled(settings.settle_s)
+    newest_ms: dict[int, int] = {}
+    """Per input partition, the newest Kafka timestamp of the records taken."""
 
     def caught_up(topic: str, partition: int) -> bool:
         """Whether everything in the topic partition known to the broker has been taken."""
         pr = runtime.active.get(partition)
         position = pr.live.get(topic, 0) if pr else 0
+        tp = TP(topic, partition)
         try:
-            highwater = app.consumer.highwater(TP(topic, partition))
-        except Exception:  # consumer not ready: assume a backlog
+            highwater = app.consumer.highwater(tp)
+            polled = _kafka_consumer(app).last_poll_timestamp(tp)
+        except Exception:  # consumer not ready, partition not assigned: assume a backlog
             return False
         # Unknown until the first fetch of that partition: hold the watermark back till then.
-        return settled.check(topic, partition, position, highwater, time.monotonic())
+        return read_to_end(position, highwater, polled, newest_ms.get(partition, 0))
 
     lock = asyncio.Lock()  # a batch and an idle flush never interleave their writes
     paused: set[tuple[str, int]] = set()
@@ -168,6 +171,10 @@ def create_app(settings: Settings) -> faust.App:
             records = [Record(e.message.topic, e.message.partition, e.message.offset,
                               e.message.key, e.message.value, e) for e in events
                        if e.message.tp in assigned and e.message.generation_id == generation]
+            for e in events:
+                stamp = int((e.message.timestamp or 0) * 1000)
+                if stamp > newest_ms.get(e.message.partition, 0):
+                    newest_ms[e.message.partition] = stamp
             if len(records) < len(events):
                 log.info("Left %d records fetched before the rebalance to be delivered "
                          "again", len(events) - len(records))
@@ -196,7 +203,6 @@ def create_app(settings: Settings) -> faust.App:
             if tp.topic in settings.input_topics:
                 runtime.drop(tp.partition)
         paused.clear()  # a new assignment starts unpaused
-        settled.forget()
 
     app.on_partitions_revoked.connect(cast(Any, on_revoked))
 
@@ -289,6 +295,11 @@ class StateWriter:
             # The offset of the last record written: recovery reads on from there.
             store.set_persisted_offset(TP(topic, partition),
                                        metas[-1].offset + batches[-1][1] - 1)
+
+
+def _kafka_consumer(app: faust.App) -> Any:
+    """The aiokafka consumer under Faust's (for when a partition was last polled)."""
+    return app.consumer._thread._ensure_consumer()  # type: ignore[attr-defined]
 
 
 def _producer(app: faust.App) -> Any:

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 import streams.runtime as runtime_module
-from streams.runtime import Record, Runtime, Settled
+from streams.runtime import Record, Runtime, read_to_end
 from streams.targets import load_profile
 
 TOPICS = ("orders", "shipments", "messages", "refunds")
@@ -62,21 +62,16 @@ def test_topics_running_ahead_are_paused_but_never_the_one_holding_the_watermark
     assert ("orders", 0) in resume and not pause
 
 
-def test_a_partition_at_its_end_counts_as_read_only_once_it_stayed_there() -> None:
-    settled = Settled(3.0)
-    assert not settled.check("orders", 0, 5, None, 0.0), "end unknown before the first fetch"
-    assert not settled.check("orders", 0, 4, 5, 0.0), "a backlog"
-    assert not settled.check("orders", 0, 5, 5, 1.0), "just reached the end"
-    assert not settled.check("orders", 0, 5, 5, 3.9)
-    assert settled.check("orders", 0, 5, 5, 4.0), "stayed at the end for 3 s"
-    assert not settled.check("orders", 1, 5, 5, 4.0), "each partition on its own"
-    # Taking more records (a fresher end) starts the wait again.
-    assert not settled.check("orders", 0, 9, 9, 4.5)
-    assert not settled.check("orders", 0, 9, 9, 7.4)
-    assert settled.check("orders", 0, 9, 9, 7.5)
-    settled.forget()
-    assert not settled.check("orders", 0, 9, 9, 8.0), "a new assignment trusts nothing known"
-    assert Settled(0.0).check("orders", 0, 9, 9, 0.0), "no wait when settle_s is 0"
+def test_a_partition_counts_as_read_to_its_end_only_on_an_end_offset_newer_than_the_rest(
+) -> None:
+    assert not read_to_end(5, None, None, 0), "end unknown before the first fetch"
+    assert not read_to_end(4, 5, 1_000, 0), "a backlog"
+    assert read_to_end(5, 5, 1_000, 900), "polled after the newest record was created"
+    assert read_to_end(5, 5, 1_000, 1_000)
+    # The end was learned before a record of another topic taken since was created: that
+    # topic's producer may have written here too meanwhile.
+    assert not read_to_end(5, 5, 1_000, 1_001)
+    assert not read_to_end(5, 5, None, 0), "never polled"
 
 
 def _simulated_records(partitions: int = 1) -> list[Record]:
