@@ -27,7 +27,7 @@ from streams.engine import Engine  # noqa: E402
 from streams.events import decode_event, event_time_ms  # noqa: E402
 from streams.replay import iter_lines, replay_lines  # noqa: E402
 from streams.report import table  # noqa: E402
-from streams.simulate import SimulationConfig, iter_ndjson  # noqa: E402
+from streams.simulate import SimulationConfig, write_ndjson  # noqa: E402
 from streams.targets import load_profile  # noqa: E402
 from streams.window import SellerState  # noqa: E402
 
@@ -41,14 +41,8 @@ def event_log(events: int, data_dir: Path) -> Path:
     sellers = max(2, round(events / EVENTS_PER_SELLER))
     path = data_dir / f"log-{sellers}s-{DAYS}d.ndjson"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        config = SimulationConfig(seed=11, sellers=sellers, days=DAYS,
-                                  orders_per_seller_day=ORDERS_PER_SELLER_DAY)
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as out:
-            for line in iter_ndjson(config):
-                out.write(line)
-        tmp.rename(path)
+        write_ndjson(SimulationConfig(seed=11, sellers=sellers, days=DAYS,
+                                      orders_per_seller_day=ORDERS_PER_SELLER_DAY), path)
     return path
 
 

@@ -60,9 +60,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from livegen import LiveLoad, percentile  # noqa: E402
 
-from streams.kafka_io import create_topics, produce, topic_for  # noqa: E402
+from streams.kafka_io import create_topics, produce, reachable, topic_for  # noqa: E402
 from streams.settings import Settings  # noqa: E402
-from streams.simulate import SimulationConfig, iter_ndjson  # noqa: E402
+from streams.simulate import SimulationConfig, write_ndjson  # noqa: E402
 
 EVENTS_PER_ORDER = 4.1  # what the simulator makes per order over 30 days, tail cut included
 OUTPUT_FIELDS = ("topic_alerts", "topic_metrics", "topic_dead_letters")
@@ -91,16 +91,6 @@ def load() -> list[float]:
 
 
 # -- broker and topics ---------------------------------------------------------------------
-
-
-def reachable(servers: str) -> bool:
-    """Whether the first bootstrap server accepts a connection."""
-    host, _, port = servers.split(",")[0].rpartition(":")
-    try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 def ensure_broker(servers: str) -> None:
@@ -274,14 +264,8 @@ class Backlog:
         path = data_dir / f"backlog-{sellers}s-{days}d-{orders_per_seller_day:g}o.ndjson"
         if not path.exists():
             log(f"simulating {sellers:,} sellers x {days} days -> {path.name}")
-            data_dir.mkdir(parents=True, exist_ok=True)
-            config = SimulationConfig(seed=seed, sellers=sellers, days=days,
-                                      orders_per_seller_day=orders_per_seller_day)
-            tmp = path.with_suffix(".tmp")
-            with tmp.open("wb") as out:
-                for line in iter_ndjson(config):
-                    out.write(line)
-            tmp.rename(path)
+            write_ndjson(SimulationConfig(seed=seed, sellers=sellers, days=days,
+                                          orders_per_seller_day=orders_per_seller_day), path)
         return Backlog(path, sellers, days, orders_per_seller_day)
 
     def records(self, s: Settings) -> Iterator[tuple[str, bytes, bytes]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -64,6 +65,16 @@ async def create_topics(settings: Settings) -> tuple[list[str], list[str]]:
         return [p.name for p in missing], [p.name for p in plan if p.name in existing]
     finally:
         await admin.close()
+
+
+def reachable(servers: str) -> bool:
+    """Whether the first bootstrap server accepts a connection."""
+    host, _, port = servers.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def topic_for(event_type: str, settings: Settings) -> str:

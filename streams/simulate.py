@@ -8,6 +8,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -437,3 +438,14 @@ def iter_ndjson(config: SimulationConfig | None = None) -> Iterator[bytes]:
     dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     for event in generate(config):
         yield dumps(event, option=option)
+
+
+def write_ndjson(config: SimulationConfig, path: Path) -> None:
+    """Write the simulated log to `path` (via a temporary file, so a half-written log is
+    never taken for a whole one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as out:
+        for line in iter_ndjson(config):
+            out.write(line)
+    tmp.rename(path)

@@ -77,26 +77,10 @@ class SellerState:
         ranked = [(f.last_ms if (f := objects.get(key)) else 0, order_id)
                   for key, (day, order_id) in recent.items() if lo < day <= hi]
         # The top few are enough unless several objects name the same order.
-        top = heapq.nlargest(2 * keep, ranked) if len(ranked) > 2 * keep else sorted(
-            ranked, reverse=True)
-        out: list[str] = []
-        for _, order_id in top:
-            if order_id not in out:
-                out.append(order_id)
-                if len(out) == keep:
-                    break
+        top = heapq.nlargest(2 * keep, ranked)
+        out = _distinct_orders(top, keep)
         if len(out) < keep and len(top) < len(ranked):
-            return self._ranked_ids(ranked, keep)
-        return out[::-1]
-
-    @staticmethod
-    def _ranked_ids(ranked: list[tuple[int, str]], keep: int) -> list[str]:
-        out: list[str] = []
-        for _, order_id in sorted(ranked, reverse=True):
-            if order_id not in out:
-                out.append(order_id)
-                if len(out) == keep:
-                    break
+            out = _distinct_orders(sorted(ranked, reverse=True), keep)
         return out[::-1]
 
     def is_idle(self) -> bool:
@@ -137,3 +121,14 @@ def shift_sum(
     for d in range(old_lo + 1, lo + 1):
         total -= get(d, 0)
     return total
+
+
+def _distinct_orders(ranked: list[tuple[int, str]], keep: int) -> list[str]:
+    """The first `keep` distinct order ids of (rank, order id) pairs, best first."""
+    out: list[str] = []
+    for _, order_id in ranked:
+        if order_id not in out:
+            out.append(order_id)
+            if len(out) == keep:
+                break
+    return out

@@ -17,26 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from streams.kafka_io import create_topics
+from streams.kafka_io import create_topics, reachable
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _reachable(servers: str) -> bool:
-    host, _, port = servers.split(",")[0].rpartition(":")
-    try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="session")
 def bootstrap() -> str:
     """The broker: KAFKA_BOOTSTRAP_SERVERS (deploy/ci/test.sh starts one for CI)."""
     servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-    if servers and _reachable(servers):
+    if servers and reachable(servers):
         return servers
     if os.environ.get("SELLERPERF_REQUIRE_KAFKA") == "1":
         pytest.fail(f"no Kafka broker at {servers!r}; the Kafka tier must run here")
