@@ -97,6 +97,18 @@ def create_app(settings: Settings) -> faust.App:
         # Unknown until the first fetch of that partition: hold the watermark back till then.
         return read_to_end(position, highwater, polled, newest_ms.get(partition, 0))
 
+    assigned_in = [0]
+    """The rebalance (Faust's count) whose assignment this worker last received."""
+
+    def revoking() -> bool:
+        """Whether a rebalance has started and its new assignment has not come yet."""
+        return bool(app.rebalancing) and assigned_in[0] != app.rebalancing_count
+
+    async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        assigned_in[0] = app.rebalancing_count
+
+    app.on_partitions_assigned.connect(cast(Any, on_assigned))
+
     lock = asyncio.Lock()  # a batch and an idle flush never interleave their writes
     paused: set[tuple[str, int]] = set()
 
@@ -132,9 +144,10 @@ def create_app(settings: Settings) -> faust.App:
                                                      partition, records)]
         # Outputs are on the broker before the state that says they were made is written.
         await asyncio.gather(*sends)
-        # During a rebalance nothing more is written: what a revoked partition's next owner
-        # restores must not change under it (it takes the unacknowledged records again).
-        kept = set() if app.rebalancing else {
+        # Between a rebalance's start and the new assignment nothing more is written: what
+        # a revoked partition's next owner restores must not change under it (it takes the
+        # unacknowledged records again).
+        kept = set() if revoking() else {
             p for p, pr in owners.items() if pr is not None and runtime.active.get(p) is pr}
         await state.write({p: w for p, w in out.writes.items() if p in kept})
         # take_events acknowledges the whole batch when this iteration ends. An event
@@ -164,9 +177,11 @@ def create_app(settings: Settings) -> faust.App:
             # they would come ahead of the records before them, which would then look
             # already seen. Faust drops such records from streams, but not from a batch
             # already being filled.
-            # Nor is anything taken while a rebalance is under way (until the tables are
-            # recovered): a partition restored then would start from a store being rebuilt.
-            assigned = set() if app.rebalancing else app.consumer.assignment()
+            # Nor is anything taken between a rebalance's start and the new assignment: a
+            # partition restored then would start from a store about to be rebuilt. (Records
+            # of the new assignment flow only once its tables are recovered, and are not
+            # delivered again: they must not be left.)
+            assigned = set() if revoking() else app.consumer.assignment()
             generation = app.consumer_generation_id
             records = [Record(e.message.topic, e.message.partition, e.message.offset,
                               e.message.key, e.message.value, e) for e in events
@@ -186,7 +201,7 @@ def create_app(settings: Settings) -> faust.App:
 
     async def flush_idle() -> None:
         """At the end of a burst, apply what the lateness still holds back."""
-        if app.rebalancing:
+        if revoking():
             return
         async with lock:
             out = runtime.flush_idle(caught_up, time.monotonic(), settings.idle_flush_s)
