@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Final, cast
@@ -254,7 +254,7 @@ class Runtime:
         self.topics = topics
         self.active: dict[int, PartitionRuntime] = {}
 
-    def ensure(self, partition: int, store: MutableMapping[bytes, bytes]) -> PartitionRuntime:
+    def ensure(self, partition: int, store: Mapping[bytes, bytes]) -> PartitionRuntime:
         """The runtime of a partition, restored from the store the first time."""
         pr = self.active.get(partition)
         if pr is None:
@@ -265,7 +265,7 @@ class Runtime:
         """Forget a partition that moved to another worker."""
         self.active.pop(partition, None)
 
-    def _restore(self, partition: int, store: MutableMapping[bytes, bytes]) -> PartitionRuntime:
+    def _restore(self, partition: int, store: Mapping[bytes, bytes]) -> PartitionRuntime:
         sellers: dict[str, SellerState] = {}
         facts: list[tuple[str, str, bytes]] = []
         for raw_key, blob in list(store.items()):
@@ -309,15 +309,16 @@ class Runtime:
                     pr.published = mark
         return pr
 
-    def process(self, records: list[Record], store: MutableMapping[bytes, bytes],
+    def process(self, records: list[Record], stores: Callable[[int], Mapping[bytes, bytes]],
                 caught_up: Callable[[str, int], bool], now_s: float = 0.0) -> Outputs:
-        """Take a batch of records; everything to send and write for it."""
+        """Take a batch of records; everything to send and write for it. `stores` gives
+        the saved state of a partition (it may hold other partitions' keys too)."""
         out = Outputs()
         by_partition: dict[int, list[Record]] = {}
         for record in records:
             by_partition.setdefault(record.partition, []).append(record)
         for partition, batch in sorted(by_partition.items()):
-            pr = self.ensure(partition, store)
+            pr = self.ensure(partition, stores(partition))
             pr.taken_at_s = now_s
             for record in batch:
                 self._take(pr, record, out)

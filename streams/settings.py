@@ -60,9 +60,7 @@ class Settings:
     web_bind: str = ""
     """Interface to listen on, if not web_host (e.g. 0.0.0.0 in a container)."""
     batch_size: int = 2000
-    """Most events processed as one batch."""
-    batch_within_s: float = 0.05
-    """Longest wait to fill a batch."""
+    """Most records one fetch hands over, processed as one batch."""
     snapshot_interval_s: float = 1.0
     """Publish the snapshots of changed sellers at most this often per partition."""
     snapshot_backlog_interval_s: float = 10.0

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import faust
@@ -14,6 +14,7 @@ from faust.types import TP
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from streams.fetching import Acked, Fetch, Transport
 from streams.observability import PopulationCollector, WorkerMetrics
 from streams.partitioner import partition_for
 from streams.runtime import Outputs, Record, Runtime, encode_json, read_to_end
@@ -61,15 +62,19 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_batch_size=256 * 1024,
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
-        stream_buffer_maxsize=settings.batch_size * 2,
+        # The most records one fetch hands over (streams.fetching).
+        broker_max_poll_records=settings.batch_size,
         web_in_thread=False,
         # Events held back by the lateness are unacknowledged on purpose; Faust must not
         # wait for them to be acknowledged before a rebalance or a shutdown (the next
         # owner gets them again from Kafka).
         stream_wait_empty=False,
     )
+    transport = Transport(app.conf.broker_consumer, app)
+    app.transport = transport
     inputs = app.topic(*settings.input_topics, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
+    app.topics.add(inputs)  # consumed through `transport`, not a stream of its own
     # bytes keys and values: Faust then uses the raw codec for the table and its changelog.
     table = app.Table("state", key_type=bytes, value_type=bytes, partitions=settings.partitions)
     state = StateWriter(app, table)
@@ -119,7 +124,7 @@ def create_app(settings: Settings) -> faust.App:
         paused.clear()
         paused.update(now)
 
-    async def finish(out: Outputs, batch: list[Any]) -> None:
+    async def finish(out: Outputs) -> None:
         """Publish outputs, then write state, then acknowledge what is done."""
         # A rebalance can revoke a partition while this awaits: its state then belongs to
         # the next owner, who restores it from the changelog and takes the unacknowledged
@@ -150,54 +155,59 @@ def create_app(settings: Settings) -> faust.App:
         kept = set() if revoking() else {
             p for p, pr in owners.items() if pr is not None and runtime.active.get(p) is pr}
         await state.write({p: w for p, w in out.writes.items() if p in kept})
-        # take_events acknowledges the whole batch when this iteration ends. An event
-        # still held back must stay unacknowledged until released, so that Faust commits
-        # no offset past it and Kafka delivers it again after a crash: one more reference
-        # keeps it so; its release (maybe in a later batch) drops that reference.
-        # Records of a partition revoked meanwhile are never acknowledged here: Faust would
-        # count a stale acknowledgement towards the next assignment's commit, past records
-        # that assignment may still hold back.
-        done = {id(h) for h in out.ackable}
-        for event in batch:
-            if id(event) not in done or event.message.partition not in kept:
-                event.message.incref()
-        in_batch = {id(e) for e in batch}
-        for handle in out.ackable:
-            released = cast("faust.EventT[Any]", handle)
-            if id(handle) not in in_batch and released.message.partition in kept:
-                released.ack()
+        # An event still held back stays unacknowledged until released (maybe in a later
+        # batch), so that Faust commits no offset past it and Kafka delivers it again after
+        # a crash. Records of a partition revoked meanwhile are never acknowledged here:
+        # Faust would count a stale acknowledgement towards the next assignment's commit,
+        # past records that assignment may still hold back.
+        ack = app.consumer.ack
+        for handle in cast(list[Acked], out.ackable):
+            if handle.tp.partition in kept:
+                ack(handle)  # type: ignore[arg-type]
 
-    @app.agent(inputs)
+    async def take(fetch: Fetch) -> None:
+        """Process one fetch of input records."""
+        started = time.perf_counter()
+        # Records fetched before the latest rebalance are delivered again from the
+        # committed offsets (to whoever owns their partition now): taken here as well,
+        # they would come ahead of the records before them, which would then look
+        # already seen.
+        # Nor is anything taken between a rebalance's start and the new assignment: a
+        # partition restored then would start from a store about to be rebuilt.
+        stale = revoking() or fetch.generation != app.consumer_generation_id
+        assigned = set() if stale else app.consumer.assignment()
+        records: list[Record] = []
+        for tp, batch in fetch.records.items():
+            partition = tp.partition
+            stamp = max(r.timestamp for r in batch)
+            if stamp > newest_ms.get(partition, 0):
+                newest_ms[partition] = stamp
+            if tp in assigned:
+                records += [Record(tp.topic, partition, r.offset, r.key, r.value,
+                                   Acked(tp, r.offset)) for r in batch]
+        if len(records) < len(fetch):
+            log.info("Left %d records fetched before the rebalance to be delivered again",
+                     len(fetch) - len(records))
+        async with lock:
+            out = runtime.process(records, state.saved, caught_up, time.monotonic())
+            await finish(out)
+        regulate()
+        metrics_out.observe(out, len(records), time.perf_counter() - started)
+
+    # The consumer hands each fetch of the input topics to this agent as one event (see
+    # streams.fetching); a short queue lets the next fetch come in while one is processed.
+    fetches = app.channel(maxsize=2)
+
+    async def hand_over(fetch: Fetch) -> None:
+        await fetches.send(value=fetch)
+
+    transport.hand_over = hand_over
+    transport.input_topics = frozenset(settings.input_topics)
+
+    @app.agent(fetches)
     async def process(stream: Any) -> None:
-        async for events in stream.noack().take_events(settings.batch_size,
-                                                        within=settings.batch_within_s):
-            started = time.perf_counter()
-            # Records fetched before the latest rebalance are delivered again from the
-            # committed offsets (to whoever owns their partition now): taken here as well,
-            # they would come ahead of the records before them, which would then look
-            # already seen. Faust drops such records from streams, but not from a batch
-            # already being filled.
-            # Nor is anything taken between a rebalance's start and the new assignment: a
-            # partition restored then would start from a store about to be rebuilt. (Records
-            # of the new assignment flow only once its tables are recovered, and are not
-            # delivered again: they must not be left.)
-            assigned = set() if revoking() else app.consumer.assignment()
-            generation = app.consumer_generation_id
-            records = [Record(e.message.topic, e.message.partition, e.message.offset,
-                              e.message.key, e.message.value, e) for e in events
-                       if e.message.tp in assigned and e.message.generation_id == generation]
-            for e in events:
-                stamp = int((e.message.timestamp or 0) * 1000)
-                if stamp > newest_ms.get(e.message.partition, 0):
-                    newest_ms[e.message.partition] = stamp
-            if len(records) < len(events):
-                log.info("Left %d records fetched before the rebalance to be delivered "
-                         "again", len(events) - len(records))
-            async with lock:
-                out = runtime.process(records, table, caught_up, time.monotonic())
-                await finish(out, events)
-            regulate()
-            metrics_out.observe(out, len(records), time.perf_counter() - started)
+        async for fetch in stream:
+            await take(fetch)
 
     async def flush_idle() -> None:
         """At the end of a burst, apply what the lateness still holds back."""
@@ -206,7 +216,7 @@ def create_app(settings: Settings) -> faust.App:
         async with lock:
             out = runtime.flush_idle(caught_up, time.monotonic(), settings.idle_flush_s)
             if out.writes:
-                await finish(out, [])
+                await finish(out)
                 metrics_out.observe(out, 0, 0.0)
         regulate()  # also when no batch comes: a paused topic may be all that is left
 
@@ -292,6 +302,15 @@ class StateWriter:
     def __init__(self, app: faust.App, table: Any) -> None:
         self.app = app
         self.table = table
+
+    def saved(self, partition: int) -> Mapping[bytes, bytes]:
+        """The local store's keys of a partition (RocksDB: that partition's database;
+        memory: one dict of all partitions). Read directly, not through the table, whose
+        reads pick the partition of the event being processed (none here)."""
+        store = self.table.data
+        if hasattr(store, "_db_for_partition"):
+            return cast(Mapping[bytes, bytes], store._db_for_partition(partition))
+        return cast(Mapping[bytes, bytes], store.data)
 
     async def write(self, writes: dict[int, list[tuple[bytes, bytes | None]]]) -> None:
         """Write each partition's (key, value or None to delete), in order."""

@@ -26,7 +26,8 @@ def runtime() -> Runtime:
 
 def test_a_record_whose_key_disagrees_with_its_seller_is_dead_lettered() -> None:
     rt, store = runtime(), {}
-    out = rt.process([Record("orders", 0, 0, b"S2", placed(1, 5))], store, lambda t, p: True)
+    out = rt.process([Record("orders", 0, 0, b"S2", placed(1, 5))], lambda p: store,
+                     lambda t, p: True)
     assert [d.reason for d in out.dead_letters] == ["key_mismatch"]
     assert out.ackable == [None]
 
@@ -34,12 +35,12 @@ def test_a_record_whose_key_disagrees_with_its_seller_is_dead_lettered() -> None
 def test_a_restored_partition_skips_what_it_applied_and_retakes_what_it_held() -> None:
     rt, store = runtime(), {}
     records = [Record("orders", 0, i, b"S1", placed(i, 5 + i), handle=i) for i in range(4)]
-    out = rt.process(records, store, lambda t, p: False)  # a backlog elsewhere: hold
+    out = rt.process(records, lambda p: store, lambda t, p: False)  # a backlog elsewhere: hold
     for key, value in [w for ws in out.writes.values() for w in ws]:
         store[key] = value  # type: ignore[assignment]
     assert sorted(out.ackable) == []  # all held: nothing may be committed yet
     again = runtime()
-    out = again.process(records, store, lambda t, p: True)
+    out = again.process(records, lambda p: store, lambda t, p: True)
     assert out.events_total == 4 and out.skipped_total == 0
     assert sorted(out.ackable) == [0, 1, 2]  # the newest stays within the lateness
     flushed = again.flush_idle(lambda t, p: True, now_s=100.0, idle_s=1.0)
@@ -53,7 +54,7 @@ def test_topics_running_ahead_are_paused_but_never_the_one_holding_the_watermark
         "event_id": "s0", "type": "delivered", "event_time": "2026-01-02T00:00:00Z",
         "seller_id": "S1", "order_id": "o0"}), handle="s0"))
     idle = ("messages", "refunds")  # read to the end (nothing in them)
-    rt.process(records, store, lambda t, p: t in idle)
+    rt.process(records, lambda p: store, lambda t, p: t in idle)
     pause, resume = rt.flow(lambda t, p: t in idle, max_pending=3)
     assert ("orders", 0) in pause
     assert ("shipments", 0) in resume and ("shipments", 0) not in pause
@@ -94,7 +95,7 @@ def _simulated_records(partitions: int = 1) -> list[Record]:
 def _run(rt: Runtime, batches: list[list[Record]], store: dict[bytes, bytes]) -> list[object]:
     alerts: list[object] = []
     for batch in batches:
-        out = rt.process(batch, store, lambda t, p: True)
+        out = rt.process(batch, lambda p: store, lambda t, p: True)
         alerts += out.alerts
         for key, value in out.writes[0]:
             if value is None:
@@ -116,7 +117,7 @@ def test_a_crash_cutting_a_batchs_writes_short_neither_loses_nor_repeats_anythin
         store: dict[bytes, bytes] = {}
         rt = runtime()
         got = _run(rt, batches[:cut_batch], store)
-        out = rt.process(batches[cut_batch], store, lambda t, p: True)
+        out = rt.process(batches[cut_batch], lambda p, s=store: s, lambda t, p: True)
         got += out.alerts  # published before any of its state was written
         writes = out.writes[0]
         assert k < len(writes)
@@ -141,7 +142,7 @@ def test_events_held_back_at_a_crash_count_when_delivered_again_after_other_topi
     monkeypatch.setattr(runtime_module, "SAVED_HOLD_MAX", 0)  # held events are not saved
     store: dict[bytes, bytes] = {}
     orders = [Record("orders", 0, i, b"S1", placed(i, 5 + i), handle=i) for i in range(4)]
-    out = runtime().process(orders, store, lambda t, p: False)  # all four held back
+    out = runtime().process(orders, lambda p: store, lambda t, p: False)  # all four held back
     for key, value in out.writes[0]:
         store[key] = value  # type: ignore[assignment]
     assert out.ackable == []
@@ -151,9 +152,9 @@ def test_events_held_back_at_a_crash_count_when_delivered_again_after_other_topi
     later = Record("shipments", 0, 0, b"S1", orjson.dumps({
         "event_id": "s0", "type": "delivered", "event_time": "2026-01-20T00:00:00Z",
         "seller_id": "S1", "order_id": "o0"}), handle="s0")
-    again.process([later], store, lambda t, p: True)
+    again.process([later], lambda p: store, lambda t, p: True)
     assert again.active[0].part.engine.sellers == {}, "nothing released before the orders"
-    out = again.process(orders, store, lambda t, p: True)
+    out = again.process(orders, lambda p: store, lambda t, p: True)
     assert not out.dead_letters and out.skipped_total == 0
     again.flush_idle(lambda t, p: True, now_s=100.0, idle_s=1.0)
     assert sorted(again.active[0].part.engine.sellers["S1"].orders) == ["o0", "o1", "o2", "o3"]
