@@ -563,6 +563,28 @@ def raw_aiokafka(s: Settings, ends: dict[TopicPartition, int]) -> dict[str, Any]
     return out
 
 
+def faust_ceiling(s: Settings, events: int, mode: str, timeout_s: float) -> dict[str, Any]:
+    """A Faust app doing nothing with the records (bench/faust_ceiling.py) in a process of
+    its own: `stream` as Faust apps usually consume, `fetch` as the worker does."""
+    load_before = load()
+    cmd = [sys.executable, str(ROOT / "bench/faust_ceiling.py"), mode,
+           ",".join(s.input_topics), str(s.partitions), str(events)]
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": s.bootstrap_servers}
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"error": f"not done in {timeout_s:.0f} s", "load_before": load_before}
+    # Faust's worker logs what is printed (on stderr, after a prefix).
+    found = re.findall(r'\{"mode".*\}', proc.stdout + proc.stderr)
+    if not found:
+        return {"error": (proc.stderr or proc.stdout)[-500:], "load_before": load_before}
+    out: dict[str, Any] = json.loads(found[-1])
+    out["events_per_s"] = out["events"] / out["seconds"] if out["seconds"] else None
+    out["load_before"] = load_before
+    return out
+
+
 # -- 2. engine -------------------------------------------------------------------------------
 
 
@@ -921,6 +943,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             r["consumer_perf"] = consumer_perf(inputs, sum(ends.values()))
             log("raw aiokafka + orjson")
             r["raw_aiokafka"] = raw_aiokafka(inputs, ends)
+            for mode in ("stream", "fetch"):
+                log(f"Faust app doing nothing ({mode})")
+                r[f"faust_{mode}"] = faust_ceiling(inputs, sum(ends.values()), mode,
+                                                   z.timeout_s)
         if "engine" not in skip:
             log(f"engine alone ({z.engine_events:,} events)")
             r["engine"] = engine_alone(z.engine_events, data_dir,
@@ -1064,6 +1090,13 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     if raw:
         out.append(("1b raw aiokafka + orjson.loads", _fmt(raw.get("events_per_s"), " events/s"),
                     _ld(raw.get("load_before"))))
+    for mode, what in (("stream", "1c Faust agent doing nothing: take_events(2000)"),
+                       ("fetch", "1d the same, whole fetches (streams.fetching)")):
+        f = r.get(f"faust_{mode}")
+        if f:
+            result = ("error: " + f["error"][:60] if "error" in f else
+                      _fmt(f["events_per_s"], " events/s"))
+            out.append((what, result, _ld(f.get("load_before"))))
     e = r.get("engine")
     if e:
         if "error" in e:
