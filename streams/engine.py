@@ -192,6 +192,8 @@ class Engine:
     def _move(self, seller: SellerState, slot: int, old: int, new: int, facts: Facts) -> None:
         """Take the old contribution out of the buckets and window sums, put the new one in."""
         buckets = seller.buckets[slot]
+        if buckets is None:
+            buckets = seller.buckets[slot] = {}
         sums = seller.sums
         floor = self.floor[slot]
         entries = self.plan.entries_of_slot[slot]
@@ -210,6 +212,8 @@ class Engine:
             for j in entries:
                 if self.win_lo[j] < day <= self.win_hi[j]:
                     sums[j] += delta
+        if not buckets:
+            seller.buckets[slot] = None
         self.changed.add(seller.seller_id)
         if self.track_writes:
             self.dirty_sellers.add(seller.seller_id)
@@ -413,8 +417,9 @@ class Engine:
         for seller in self.sellers.values():
             self._rebuild_buckets(seller)
             for slot, entries in enumerate(self.plan.entries_of_slot):
+                buckets = seller.buckets[slot]
                 for j in entries:
-                    total = window_sum(seller.buckets[slot], self.win_lo[j], self.win_hi[j])
+                    total = window_sum(buckets, self.win_lo[j], self.win_hi[j]) if buckets else 0
                     seller.sums[j] = total
                     # Statuses are saved apart from the objects: bring them in line with
                     # the recounted rates, silently. Whatever the saved objects record was
@@ -430,7 +435,7 @@ class Engine:
         the days that matter are exactly this sum. Rebuilding them makes a restore
         consistent even when a crash saved an object's newer state but not its seller's.
         """
-        buckets: list[dict[int, int]] = [{} for _ in seller.buckets]
+        buckets: list[dict[int, int] | None] = [None] * len(seller.buckets)
         recent: list[dict[str, tuple[int, str]] | None] = [None] * len(seller.buckets)
         metrics = self.plan.metrics
         for kind in KINDS:
@@ -441,7 +446,10 @@ class Engine:
                     packed = applied[n]
                     if packed and (packed >> 1) > self.floor[slot]:
                         day = packed >> 1
-                        buckets[slot][day] = buckets[slot].get(day, 0) + (ONE | (packed & 1))
+                        days = buckets[slot]
+                        if days is None:
+                            days = buckets[slot] = {}
+                        days[day] = days.get(day, 0) + (ONE | (packed & 1))
                         if bool(packed & 1) == metrics[slot].numerator_is_bad:
                             ids = recent[slot]
                             if ids is None:

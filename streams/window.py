@@ -34,8 +34,9 @@ class SellerState:
         """Open buyer messages by message id."""
         self.returns: dict[str, ReturnFacts] = {}
         """Open returns by return id."""
-        self.buckets: list[dict[int, int]] = [{} for _ in range(n_slots)]
-        """Per metric slot, anchor day -> packed (den, num)."""
+        self.buckets: list[dict[int, int] | None] = [None] * n_slots
+        """Per metric slot, anchor day -> packed (den, num); None while there is none (most
+        sellers count in a few of the slots: an empty dict costs 64 bytes)."""
         self.sums: list[int] = [0] * n_entries
         """Per rate, packed (den, num) over its current window."""
         self.status = bytearray(n_entries)
@@ -92,9 +93,12 @@ class SellerState:
         """Drop buckets of days no window will cover again."""
         for slot, buckets in enumerate(self.buckets):
             floor = floors[slot]
-            old = [d for d in buckets if d <= floor]
-            for d in old:
-                del buckets[d]
+            if buckets is not None:
+                old = [d for d in buckets if d <= floor]
+                for d in old:
+                    del buckets[d]
+                if not buckets:
+                    self.buckets[slot] = None
             recent = self.recent[slot]
             if recent:
                 for key in [k for k, r in recent.items() if r[0] <= floor]:

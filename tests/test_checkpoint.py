@@ -109,7 +109,8 @@ def test_restored_facts_and_sellers_equal_the_originals() -> None:
     for seller_id, seller in part.engine.sellers.items():
         again = restored.sellers[seller_id]
         floor = part.engine.floor
-        live = [{d: c for d, c in b.items() if d > floor[i]} for i, b in enumerate(seller.buckets)]
+        live = [{d: c for d, c in (b or {}).items() if d > floor[i]} or None
+                for i, b in enumerate(seller.buckets)]
         assert again.buckets == live, seller_id
         kept = [None if not r else {k: v for k, v in r.items() if v[0] > floor[i]} or None
                 for i, r in enumerate(seller.recent)]
