@@ -901,7 +901,7 @@ def sizes(args: argparse.Namespace) -> Sizes:
     if args.quick:
         q = Sizes(200, 20_000, 30, 20_000, 0, 2, 1.0, 8.0, ("memory://",), 120)
     else:
-        q = Sizes(10_000, 1_000_000, 30, 1_000_000, 100_000, 2, 1.0, 60.0,
+        q = Sizes(10_000, 1_000_000, 30, 1_000_000, 1_000_000, 2, 1.0, 60.0,
                   ("memory://", "rocksdb://"), 1800)
     for field in ("backlog_sellers", "backlog_events", "engine_events", "scale_sellers",
                   "latency_s"):
@@ -1274,7 +1274,7 @@ def main() -> int:
                    help="events for bench_engine.py [1,000,000; quick 20,000]")
     p.add_argument("--scale-sellers", type=int, default=None,
                    help="sellers of the state-at-scale backlog, 0 skips the worker part "
-                        "[100,000; quick 0]")
+                        "[1,000,000; quick 0]")
     p.add_argument("--stores", default=None,
                    help="worker stores, comma separated [memory://,rocksdb://; quick memory://]")
     p.add_argument("--latency-s", type=float, default=None, help="[60; quick 8]")
