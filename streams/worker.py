@@ -170,9 +170,14 @@ def create_app(settings: Settings) -> faust.App:
         # a crash. Records of a partition revoked meanwhile are never acknowledged here:
         # Faust would count a stale acknowledgement towards the next assignment's commit,
         # past records that assignment may still hold back.
+        # Nor after a rebalance began while the state was being written: Faust commits
+        # the first unbroken run of acknowledged offsets, and an acknowledgement of this
+        # assignment landing in the next could let it commit past records still held.
+        still = set() if revoking() else {
+            p for p in kept if runtime.active.get(p) is owners[p]}
         ack = app.consumer.ack
         for handle in cast(list[Acked], out.ackable):
-            if handle.tp.partition in kept:
+            if handle.tp.partition in still:
                 ack(handle)  # type: ignore[arg-type]
 
     async def take(fetch: Fetch) -> None:
