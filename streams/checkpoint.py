@@ -9,6 +9,7 @@ restore rather than stored.
 from __future__ import annotations
 
 import sys
+from operator import attrgetter
 from typing import Any, Final
 
 import msgspec
@@ -36,8 +37,12 @@ _FIELDS: Final[dict[type, tuple[str, ...]]] = {
 _STAMPS: Final = frozenset(("cancel_stamp", "feedback_stamp"))
 
 
+_GETTERS: Final = {cls: attrgetter(*names) for cls, names in _FIELDS.items()}
+"""Per facts class, all its fields at once (a tuple, read in C)."""
+
+
 def _facts_row(f: Facts) -> list[Any]:
-    return [getattr(f, name) for name in _FIELDS[type(f)]]
+    return list(_GETTERS[type(f)](f))
 
 
 def _facts_from(cls: type[Facts], row: list[Any]) -> Any:

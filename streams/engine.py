@@ -137,6 +137,11 @@ class Engine:
         self._by_kind = self.plan.by_kind
         self._by_type = self.plan.by_type
         self._entries_of_slot = self.plan.entries_of_slot
+        self._slot_of = [0] * len(self.entries)
+        """Per profile entry, its metric's slot."""
+        for slot, entries in enumerate(self._entries_of_slot):
+            for j in entries:
+                self._slot_of[j] = slot
         self._deadlines = self.plan.deadlines
         self._hold_ms = self.plan.hold_ms
         self._alerts: list[Alert] = []
@@ -467,7 +472,6 @@ class Engine:
         version = self.versions[j]
         as_of = iso_ms(self.clock_ms)
         self.stats.alerts_total += 1
-        slot = self.plan.metrics.index(get_metric(entry.metric))
         return Alert(
             alert_id=alert_id(
                 seller.seller_id, entry.name, STATUS_NAMES[previous], STATUS_NAMES[status],
@@ -491,10 +495,19 @@ class Engine:
             target_profile=self.profile.name,
             target_version=version.version_id,
             as_of=as_of,
-            order_ids=seller.recent_ids(slot, self.plan.metrics[slot].kind, self.win_lo[j],
-                                       self.win_hi[j], RECENT_IDS),
+            order_ids=self.order_ids(seller, j, num, den),
             account_health=HEALTH_OF_STATUS[max(seller.status)],
         )
+
+    def order_ids(self, seller: SellerState, j: int, num: int, den: int) -> list[str]:
+        """The orders rate `j` names (SellerState.recent_ids): none while no object in its
+        window counts against the seller, which the window sum tells without a look."""
+        slot = self._slot_of[j]
+        metric = self.plan.metrics[slot]
+        if not (num if metric.numerator_is_bad else den - num):
+            return []
+        return seller.recent_ids(slot, metric.kind, self.win_lo[j], self.win_hi[j],
+                                 RECENT_IDS)
 
     def rates(self, seller_id: str) -> dict[str, tuple[int, int]]:
         """Per entry name, (numerator, denominator) over its current window."""

@@ -9,8 +9,7 @@ import msgspec
 
 from streams.alerts import HEALTH_OF_STATUS, STATUS_NAMES, Health, Status
 from streams.clock import iso_day, iso_ms
-from streams.engine import RECENT_IDS, Engine
-from streams.metrics import get_metric
+from streams.engine import Engine
 
 DeadLetterReason = Literal[
     "not_json", "schema", "unknown_type", "missing_key", "key_mismatch", "too_late"
@@ -119,7 +118,6 @@ def snapshot(engine: Engine, seller_id: str) -> SellerSnapshot | None:
         total = seller.sums[j]
         num, den = total & 0xFFFFFFFF, total >> 32
         version = engine.versions[j]
-        slot = engine.plan.metrics.index(get_metric(entry.metric))
         rates.append(
             RateValue(
                 metric=entry.name,
@@ -135,8 +133,7 @@ def snapshot(engine: Engine, seller_id: str) -> SellerSnapshot | None:
                 window_start=iso_day(engine.win_lo[j] + 1),
                 window_end=iso_day(engine.win_hi[j]),
                 target_version=version.version_id,
-                order_ids=seller.recent_ids(slot, engine.plan.metrics[slot].kind,
-                                           engine.win_lo[j], engine.win_hi[j], RECENT_IDS),
+                order_ids=engine.order_ids(seller, j, num, den),
             )
         )
     return SellerSnapshot(

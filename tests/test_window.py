@@ -243,3 +243,37 @@ def test_recent_ids_are_the_latest_distinct_orders_in_the_window(
         if order_id not in want:
             want.append(order_id)
     assert seller.recent_ids(0, "order", 1, 4, 5) == want[:5][::-1]
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_a_rate_with_nothing_against_the_seller_names_no_order_and_others_rank_as_before(
+    amazon, seed
+) -> None:
+    """Engine.order_ids skips the ranking when the window sum counts no bad object; at
+    every day's end of a simulated month, for every seller and rate, it answers what
+    ranking the remembered objects answers."""
+    from streams.engine import RECENT_IDS
+    from streams.events import decode_event, event_time_ms
+    from streams.simulate import SimulationConfig, iter_ndjson
+
+    engine = Engine(amazon)
+    compared = named = clean = 0
+    day = None
+    for line in iter_ndjson(SimulationConfig(seed=seed, sellers=12, days=30)):
+        event = decode_event(line)
+        t = event_time_ms(event)
+        if day is not None and t // DAY_MS != day:
+            for seller in engine.sellers.values():
+                for j, (num, den) in enumerate(
+                        (s & 0xFFFFFFFF, s >> 32) for s in seller.sums):
+                    slot = engine._slot_of[j]
+                    ranked = seller.recent_ids(slot, engine.plan.metrics[slot].kind,
+                                               engine.win_lo[j], engine.win_hi[j], RECENT_IDS)
+                    assert engine.order_ids(seller, j, num, den) == ranked
+                    metric = engine.plan.metrics[slot]
+                    compared += 1
+                    named += bool(ranked)
+                    clean += not (num if metric.numerator_is_bad else den - num)
+        day = t // DAY_MS
+        engine.apply(event, t)
+    assert compared > 1000 and named > 0 and clean > 0  # both paths taken
