@@ -57,6 +57,22 @@ HandOver = Callable[[Fetch], Awaitable[Any]]
 class Consumer(driver.Consumer):
     """Faust's aiokafka consumer; the input topics' records go out as whole fetches."""
 
+    _seeking = 0
+    """Seeks to the committed offsets under way."""
+    _seeks = 0
+    """Seeks to the committed offsets done."""
+
+    async def perform_seek(self) -> None:
+        """Faust's seek of every partition to its committed offset, at the end of a
+        rebalance. Faust resumes the input partitions before it: a fetch made meanwhile
+        can hold records from the old positions, after some that were never processed."""
+        self._seeking += 1
+        try:
+            await super().perform_seek()
+        finally:
+            self._seeking -= 1
+            self._seeks += 1
+
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover (Kafka tier)
         transport: Transport = self.transport  # type: ignore[assignment]
         hand_over, inputs = transport.hand_over, transport.input_topics
@@ -67,11 +83,14 @@ class Consumer(driver.Consumer):
         commit_every = self._commit_every
         try:
             while not (consumer_stopped() or fetcher_stopped()):
+                seeks = self._seeks
                 records, active = await self._wait_next_records(timeout=1.0)
                 generation = self.app.consumer_generation_id
-                if not records or self.should_stop or not self.flow_active:
-                    # A rebalance began (flow stopped): what was fetched is fetched again
-                    # from the committed offsets afterwards.
+                if (not records or self.should_stop or not self.flow_active
+                        or self._seeking or self._seeks != seeks):
+                    # A rebalance began (flow stopped), or the fetch overlapped the seek to
+                    # the committed offsets that ends one: what was fetched is fetched
+                    # again from those offsets.
                     continue
                 taken: dict[TP, list[Any]] = {}
                 for tp, batch in records.items():

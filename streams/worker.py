@@ -52,6 +52,7 @@ def _credentials(settings: Settings) -> Any:
 def create_app(settings: Settings) -> faust.App:
     """A Faust app wired to the engine runtime."""
     profile = load_profile(settings.target_profile)
+    fetching = settings.consume == "fetch"
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")],
@@ -71,19 +72,17 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_batch_size=256 * 1024,
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
-        # The most records one fetch hands over (streams.fetching).
-        broker_max_poll_records=settings.batch_size,
+        # consume=fetch: the most records one fetch hands over (streams.fetching).
+        broker_max_poll_records=settings.batch_size if fetching else None,
+        stream_buffer_maxsize=settings.batch_size * 2,
         web_in_thread=False,
         # Events held back by the lateness are unacknowledged on purpose; Faust must not
         # wait for them to be acknowledged before a rebalance or a shutdown (the next
         # owner gets them again from Kafka).
         stream_wait_empty=False,
     )
-    transport = Transport(app.conf.broker_consumer, app)
-    app.transport = transport
     inputs = app.topic(*settings.input_topics, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
-    app.topics.add(inputs)  # consumed through `transport`, not a stream of its own
     # bytes keys and values: Faust then uses the raw codec for the table and its changelog.
     table = app.Table("state", key_type=bytes, value_type=bytes, partitions=settings.partitions,
                       options=ROCKSDB_OPTIONS)
@@ -134,7 +133,7 @@ def create_app(settings: Settings) -> faust.App:
         paused.clear()
         paused.update(now)
 
-    async def finish(out: Outputs) -> None:
+    async def finish(out: Outputs, batch: list[Any]) -> None:
         """Publish outputs, then write state, then acknowledge what is done."""
         # A rebalance can revoke a partition while this awaits: its state then belongs to
         # the next owner, who restores it from the changelog and takes the unacknowledged
@@ -170,15 +169,27 @@ def create_app(settings: Settings) -> faust.App:
         # a crash. Records of a partition revoked meanwhile are never acknowledged here:
         # Faust would count a stale acknowledgement towards the next assignment's commit,
         # past records that assignment may still hold back.
-        # Nor after a rebalance began while the state was being written: Faust commits
-        # the first unbroken run of acknowledged offsets, and an acknowledgement of this
-        # assignment landing in the next could let it commit past records still held.
-        still = set() if revoking() else {
-            p for p in kept if runtime.active.get(p) is owners[p]}
-        ack = app.consumer.ack
-        for handle in cast(list[Acked], out.ackable):
-            if handle.tp.partition in still:
-                ack(handle)  # type: ignore[arg-type]
+        if fetching:
+            # Nor after a rebalance began while the state was being written: Faust
+            # commits the first unbroken run of acknowledged offsets.
+            still = set() if revoking() else {
+                p for p in kept if runtime.active.get(p) is owners[p]}
+            ack = app.consumer.ack
+            for handle in cast(list[Acked], out.ackable):
+                if handle.tp.partition in still:
+                    ack(handle)  # type: ignore[arg-type]
+            return
+        # take_events acknowledges the whole batch when this iteration ends: one more
+        # reference keeps a held event unacknowledged; its release drops that reference.
+        done = {id(h) for h in out.ackable}
+        for event in batch:
+            if id(event) not in done or event.message.partition not in kept:
+                event.message.incref()
+        in_batch = {id(e) for e in batch}
+        for h in out.ackable:
+            released = cast("faust.EventT[Any]", h)
+            if id(h) not in in_batch and released.message.partition in kept:
+                released.ack()
 
     async def take(fetch: Fetch) -> None:
         """Process one fetch of input records."""
@@ -205,24 +216,58 @@ def create_app(settings: Settings) -> faust.App:
                      len(fetch) - len(records))
         async with lock:
             out = runtime.process(records, state.saved, caught_up, time.monotonic())
-            await finish(out)
+            await finish(out, [])
         regulate()
         metrics_out.observe(out, len(records), time.perf_counter() - started)
 
-    # The consumer hands each fetch of the input topics to this agent as one event (see
-    # streams.fetching); a short queue lets the next fetch come in while one is processed.
-    fetches = app.channel(maxsize=2)
+    async def take_events(events: list[Any]) -> None:
+        """Process one batch of Faust stream events."""
+        started = time.perf_counter()
+        # As in `take`: nothing from before the latest rebalance, nothing during one.
+        # (Records of the new assignment flow only once its tables are recovered, and are
+        # not delivered again: they must not be left.)
+        assigned = set() if revoking() else app.consumer.assignment()
+        generation = app.consumer_generation_id
+        records = [Record(e.message.topic, e.message.partition, e.message.offset,
+                          e.message.key, e.message.value, e) for e in events
+                   if e.message.tp in assigned and e.message.generation_id == generation]
+        for e in events:
+            stamp = int((e.message.timestamp or 0) * 1000)
+            if stamp > newest_ms.get(e.message.partition, 0):
+                newest_ms[e.message.partition] = stamp
+        if len(records) < len(events):
+            log.info("Left %d records fetched before the rebalance to be delivered again",
+                     len(events) - len(records))
+        async with lock:
+            out = runtime.process(records, state.saved, caught_up, time.monotonic())
+            await finish(out, events)
+        regulate()
+        metrics_out.observe(out, len(records), time.perf_counter() - started)
 
-    async def hand_over(fetch: Fetch) -> None:
-        await fetches.send(value=fetch)
+    if fetching:
+        # The consumer hands each fetch of the input topics to the agent as one event
+        # (streams.fetching); a short queue lets the next fetch come in meanwhile.
+        transport = Transport(app.conf.broker_consumer, app)
+        app.transport = transport
+        app.topics.add(inputs)  # consumed through `transport`, not a stream of its own
+        fetches = app.channel(maxsize=2)
 
-    transport.hand_over = hand_over
-    transport.input_topics = frozenset(settings.input_topics)
+        async def hand_over(fetch: Fetch) -> None:
+            await fetches.send(value=fetch)
 
-    @app.agent(fetches)
-    async def process(stream: Any) -> None:
-        async for fetch in stream:
-            await take(fetch)
+        transport.hand_over = hand_over
+        transport.input_topics = frozenset(settings.input_topics)
+
+        @app.agent(fetches)
+        async def process(stream: Any) -> None:
+            async for fetch in stream:
+                await take(fetch)
+    else:
+        @app.agent(inputs)
+        async def process(stream: Any) -> None:
+            async for events in stream.noack().take_events(settings.batch_size,
+                                                            within=settings.batch_within_s):
+                await take_events(events)
 
     async def flush_idle() -> None:
         """At the end of a burst, apply what the lateness still holds back."""
@@ -231,7 +276,7 @@ def create_app(settings: Settings) -> faust.App:
         async with lock:
             out = runtime.flush_idle(caught_up, time.monotonic(), settings.idle_flush_s)
             if out.writes:
-                await finish(out)
+                await finish(out, [])
                 metrics_out.observe(out, 0, 0.0)
         regulate()  # also when no batch comes: a paused topic may be all that is left
 
