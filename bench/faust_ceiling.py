@@ -21,7 +21,7 @@ from typing import Any
 
 import faust
 
-from streams.fetching import Fetch, Transport
+from streams.fetching import consume_fetches
 
 
 def main() -> None:
@@ -53,18 +53,7 @@ def main() -> None:
             async for events in stream.take_events(2000, within=0.05):
                 count(len(events))
     else:
-        transport = Transport(app.conf.broker_consumer, app)
-        app.transport = transport
-        app.topics.add(inputs)
-        fetches = app.channel(maxsize=2)
-
-        async def hand_over(fetch: Fetch) -> None:
-            await fetches.send(value=fetch)
-
-        transport.hand_over = hand_over
-        transport.input_topics = frozenset(topics)
-
-        @app.agent(fetches)
+        @app.agent(consume_fetches(app, inputs))
         async def fetch_agent(stream: Any) -> None:
             async for fetch in stream:
                 count(len(fetch))

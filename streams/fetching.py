@@ -159,3 +159,20 @@ class Transport(driver.Transport):
     Consumer = Consumer
     hand_over: HandOver | None = None
     input_topics: frozenset[str] = frozenset()
+
+
+def consume_fetches(app: Any, inputs: Any) -> Any:
+    """Have `app` consume the Faust topic `inputs` a whole fetch at a time: the channel
+    whose events are `Fetch`es (an agent over it processes them). A short queue lets the
+    next fetch come in while one is processed."""
+    transport = Transport(app.conf.broker_consumer, app)
+    app.transport = transport
+    app.topics.add(inputs)  # consumed through `transport`, not a stream of its own
+    fetches = app.channel(maxsize=2)
+
+    async def hand_over(fetch: Fetch) -> None:
+        await fetches.send(value=fetch)
+
+    transport.hand_over = hand_over
+    transport.input_topics = frozenset(inputs.topics)
+    return fetches

@@ -14,7 +14,7 @@ from faust.types import TP
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from streams.fetching import Acked, Fetch, Transport
+from streams.fetching import Acked, Fetch, consume_fetches
 from streams.observability import PopulationCollector, WorkerMetrics
 from streams.partitioner import partition_for
 from streams.runtime import Outputs, Record, Runtime, encode_json, read_to_end
@@ -204,21 +204,11 @@ def create_app(settings: Settings) -> faust.App:
         assigned = set() if stale else app.consumer.assignment()
         records: list[Record] = []
         for tp, batch in fetch.records.items():
-            partition = tp.partition
-            stamp = max(r.timestamp for r in batch)
-            if stamp > newest_ms.get(partition, 0):
-                newest_ms[partition] = stamp
+            saw(tp.partition, max(r.timestamp for r in batch))
             if tp in assigned:
-                records += [Record(tp.topic, partition, r.offset, r.key, r.value,
+                records += [Record(tp.topic, tp.partition, r.offset, r.key, r.value,
                                    Acked(tp, r.offset)) for r in batch]
-        if len(records) < len(fetch):
-            log.info("Left %d records fetched before the rebalance to be delivered again",
-                     len(fetch) - len(records))
-        async with lock:
-            out = runtime.process(records, state.saved, caught_up, time.monotonic())
-            await finish(out, [])
-        regulate()
-        metrics_out.observe(out, len(records), time.perf_counter() - started)
+        await apply(records, len(fetch), [], started)
 
     async def take_events(events: list[Any]) -> None:
         """Process one batch of Faust stream events."""
@@ -232,12 +222,20 @@ def create_app(settings: Settings) -> faust.App:
                           e.message.key, e.message.value, e) for e in events
                    if e.message.tp in assigned and e.message.generation_id == generation]
         for e in events:
-            stamp = int((e.message.timestamp or 0) * 1000)
-            if stamp > newest_ms.get(e.message.partition, 0):
-                newest_ms[e.message.partition] = stamp
-        if len(records) < len(events):
+            saw(e.message.partition, int((e.message.timestamp or 0) * 1000))
+        await apply(records, len(events), events, started)
+
+    def saw(partition: int, stamp_ms: int) -> None:
+        """Note the Kafka timestamp of records taken from an input partition."""
+        if stamp_ms > newest_ms.get(partition, 0):
+            newest_ms[partition] = stamp_ms
+
+    async def apply(records: list[Record], fetched: int, events: list[Any],
+                    started: float) -> None:
+        """Process the records kept of `fetched`, publish, write, acknowledge."""
+        if len(records) < fetched:
             log.info("Left %d records fetched before the rebalance to be delivered again",
-                     len(events) - len(records))
+                     fetched - len(records))
         async with lock:
             out = runtime.process(records, state.saved, caught_up, time.monotonic())
             await finish(out, events)
@@ -245,20 +243,7 @@ def create_app(settings: Settings) -> faust.App:
         metrics_out.observe(out, len(records), time.perf_counter() - started)
 
     if fetching:
-        # The consumer hands each fetch of the input topics to the agent as one event
-        # (streams.fetching); a short queue lets the next fetch come in meanwhile.
-        transport = Transport(app.conf.broker_consumer, app)
-        app.transport = transport
-        app.topics.add(inputs)  # consumed through `transport`, not a stream of its own
-        fetches = app.channel(maxsize=2)
-
-        async def hand_over(fetch: Fetch) -> None:
-            await fetches.send(value=fetch)
-
-        transport.hand_over = hand_over
-        transport.input_topics = frozenset(settings.input_topics)
-
-        @app.agent(fetches)
+        @app.agent(consume_fetches(app, inputs))
         async def process(stream: Any) -> None:
             async for fetch in stream:
                 await take(fetch)
