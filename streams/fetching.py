@@ -1,18 +1,32 @@
-"""Faust's aiokafka transport, with a consumer that hands the input topics' records over
-a fetch at a time.
+"""Faust's aiokafka transport with a consumer of our own delivery loop: the input topics'
+records go to one agent record by record (Faust's stream) or a whole fetch at a time.
 
-Faust delivers every record on its own: a task and a future per record
-(`Consumer._drain_messages` awaits `wait_first(callback(message), ...)`), then a
+Faust's own loop (`Consumer._drain_messages` and `getmany`) loses records in two ways,
+both found by the kill -9 and hand-over tests (rates a few per cent low, no dead letters):
+
+- A partition paused while a fetch is under way: Faust's `pause_partitions` removes it
+  from the very set the fetch's records are then filtered by, so they are dropped after
+  the consumer's position moved past them. The next record after them looks like a gap
+  in the offsets, which Faust declares acknowledged (its gap includes that record too),
+  and the commit moves over records never processed. The worker pauses topics that
+  run ahead (`Runtime.flow`), so this is not rare.
+- A rebalance that cuts a delivery short: `wait_first` returns on `suspend_flow` and Faust
+  marks the record read anyway, then every other record of that fetch, also after the
+  revocation cleared the marks; the next assignment then skips those records until the
+  seek to the committed offsets, and takes what came after them first.
+
+The loop here delivers every record a fetch returned, declares only the missing offsets
+as gaps, and marks nothing read that a rebalance or a seek interrupted (those records
+are fetched again from the committed offsets). Everything else stays Faust's: group
+membership, assignment and rebalances, flow control, offsets and their commits.
+
+Faust's per-record delivery is also its ceiling: a task and a future per record, then a
 message, an event, a queue put and a stream step. Measured on the benchmark backlog
-(`bench/bench_kafka.py`, row "1c"), that path alone caps a worker that does nothing
-at ~16,000 events/s, while the same consumer handing over whole fetches reads
-~550,000 events/s. Everything else stays Faust's: group membership, assignment and
-rebalances, flow control, offsets and their commits, and the per-record path for the
-topics that are not inputs (table changelogs during recovery and on standbys).
-
-What a fetch carries is acknowledged record by record through `Consumer.ack`, as
-Faust's own streams do, so Faust commits what is acknowledged and nothing past a
-record that is not.
+(`bench/bench_kafka.py`, row "1c"), that path alone caps a worker that does nothing at
+~16,000 events/s, while handing over whole fetches reads ~550,000 events/s (row "1d";
+`SELLERPERF_CONSUME=fetch`). What a fetch carries is acknowledged record by record
+through `Consumer.ack`, as Faust's own streams do, so Faust commits what is
+acknowledged and nothing past a record that is not.
 """
 
 from __future__ import annotations
@@ -55,7 +69,7 @@ HandOver = Callable[[Fetch], Awaitable[Any]]
 
 
 class Consumer(driver.Consumer):
-    """Faust's aiokafka consumer; the input topics' records go out as whole fetches."""
+    """Faust's aiokafka consumer with the delivery loop described above."""
 
     _seeking = 0
     """Seeks to the committed offsets under way."""
@@ -73,41 +87,45 @@ class Consumer(driver.Consumer):
             self._seeking -= 1
             self._seeks += 1
 
+    def _current(self, seeks: int) -> bool:
+        """Whether records fetched when `seeks` seeks were done may still be delivered:
+        no rebalance under way (flow active) and no seek to the committed offsets since."""
+        return (self.flow_active and not self.should_stop and not self._seeking
+                and self._seeks == seeks)
+
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover (Kafka tier)
+        """Faust's delivery loop without its losses (see the module's docstring)."""
         transport: Transport = self.transport  # type: ignore[assignment]
         hand_over, inputs = transport.hand_over, transport.input_topics
-        if hand_over is None:
-            await super()._drain_messages(fetcher)
-            return
         consumer_stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
         commit_every = self._commit_every
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 seeks = self._seeks
-                records, active = await self._wait_next_records(timeout=1.0)
+                records, _ = await self._wait_next_records(timeout=1.0)
                 generation = self.app.consumer_generation_id
-                if (not records or self.should_stop or not self.flow_active
-                        or self._seeking or self._seeks != seeks):
-                    # A rebalance began (flow stopped), or the fetch overlapped the seek to
-                    # the committed offsets that ends one: what was fetched is fetched
-                    # again from those offsets.
+                if not records or not self._current(seeks):
                     continue
                 taken: dict[TP, list[Any]] = {}
                 for tp, batch in records.items():
-                    if (active is not None and tp not in active
-                            and tp not in self._buffered_partitions):
-                        continue
+                    # Every record returned is delivered, whether or not its partition is
+                    # still in `active`: Faust's drain skips those paused while the fetch
+                    # was under way (its pause_partitions changes that very set), and
+                    # the consumer's position has moved past them, so they never came
+                    # back and the next record's gap was committed over them.
                     batch = await self._new_records(tp, batch)
                     if not batch:
                         continue
-                    if tp.topic in inputs:
+                    if hand_over is not None and tp.topic in inputs:
                         taken[tp] = batch
-                    else:
-                        await self._one_by_one(tp, batch)
+                    elif not await self._one_by_one(tp, batch, seeks):
+                        break
                 if commit_every is not None and self._n_acked >= commit_every:
                     self._n_acked = 0
                     await self.commit()
-                if taken:
+                if taken and hand_over is not None and self._current(seeks):
+                    for tp, batch in taken.items():
+                        self._read_offset[tp] = batch[-1].offset
                     # As Faust's own delivery: a rebalance must not wait on a full queue.
                     await self.wait_first(hand_over(Fetch(generation, taken)),
                                           self.suspend_flow.wait())
@@ -129,15 +147,21 @@ class Consumer(driver.Consumer):
         contiguous = end - first == len(batch) - 1 and (not last or first - last <= 1)
         if not contiguous and self.app.topics.acks_enabled_for(tp.topic):
             for before, offset in _gaps(last, (r.offset for r in batch)):
-                await self._add_gap(tp, before + 1, offset)
-        self._read_offset[tp] = end
+                # Faust's gaps include their last offset: the missing ones only (Faust's
+                # own drain also counts the record after the gap as acknowledged).
+                await self._add_gap(tp, before + 1, offset - 1)
         return batch
 
-    async def _one_by_one(self, tp: TP, batch: list[Any]) -> None:
-        """Faust's own delivery, for the topics that are not inputs."""
+    async def _one_by_one(self, tp: TP, batch: list[Any], seeks: int) -> bool:
+        """Faust's per-record delivery; False if a rebalance or a seek cut it short (the
+        record being delivered and the rest are then not marked read)."""
         for record in batch:
             await self.wait_first(self.callback(self._to_message(tp, record)),
                                   self.suspend_flow.wait())
+            if not self._current(seeks):
+                return False
+            self._read_offset[tp] = record.offset
+        return True
 
 
 def _gaps(last: int | None, offsets: Iterable[int]) -> list[tuple[int, int]]:
@@ -161,12 +185,18 @@ class Transport(driver.Transport):
     input_topics: frozenset[str] = frozenset()
 
 
+def install_consumer(app: Any) -> Transport:
+    """Have `app` consume through the transport above (records one by one, as Faust)."""
+    transport = Transport(app.conf.broker_consumer, app)
+    app.transport = transport
+    return transport
+
+
 def consume_fetches(app: Any, inputs: Any) -> Any:
     """Have `app` consume the Faust topic `inputs` a whole fetch at a time: the channel
     whose events are `Fetch`es (an agent over it processes them). A short queue lets the
     next fetch come in while one is processed."""
-    transport = Transport(app.conf.broker_consumer, app)
-    app.transport = transport
+    transport = install_consumer(app)
     app.topics.add(inputs)  # consumed through `transport`, not a stream of its own
     fetches = app.channel(maxsize=2)
 

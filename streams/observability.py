@@ -46,6 +46,10 @@ class WorkerMetrics:
         self.skipped = Counter(
             "sellerperf_redelivered_records_skipped_total",
             "Records already covered by restored state after a restart", registry=registry)
+        self.offsets_skipped = Counter(
+            "sellerperf_input_offsets_skipped_total",
+            "Input offsets never delivered (transaction markers, compaction; otherwise "
+            "records lost on the way, which are never counted)", registry=registry)
         for reason in ("not_json", "schema", "unknown_type", "missing_key", "key_mismatch",
                        "too_late"):
             self.invalid.labels(reason)
@@ -62,6 +66,8 @@ class WorkerMetrics:
             self.alerts.labels(a.metric, a.status).inc()
         if out.skipped_total:
             self.skipped.inc(out.skipped_total)
+        if out.offsets_skipped:
+            self.offsets_skipped.inc(out.offsets_skipped)
         self.batch_size.observe(records)
         self.batch_seconds.observe(seconds)
 

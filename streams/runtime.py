@@ -113,6 +113,8 @@ class Outputs:
     """Records dead-lettered as older than the partition's watermark."""
     skipped_total: int = 0
     """Records already applied before a restart (skipped)."""
+    offsets_skipped: int = 0
+    """Input offsets jumped over: records after a partition's last one taken came first."""
     taken: dict[tuple[str, str], int] = field(default_factory=dict)
     """Valid events taken, by (topic, event type)."""
     ackable: list[object] = field(default_factory=list)
@@ -359,8 +361,15 @@ class Runtime:
     def _take(self, pr: PartitionRuntime, record: Record, out: Outputs) -> None:
         # Taken before a restart: applied, dead-lettered or held back. The saved release
         # watermark tells which: only the held-back ones are taken again.
-        seen = record.offset < pr.positions.get(record.topic, 0)
+        position = pr.positions.get(record.topic)
+        seen = position is not None and record.offset < position
         if not seen:
+            if position is not None and record.offset > position:
+                # Offsets never delivered: transaction markers or compaction, or records
+                # lost on the way (a consumer bug: they would never be counted).
+                out.offsets_skipped += record.offset - position
+                log.warning("%s[%d]: offsets %d..%d were never delivered", record.topic,
+                            record.partition, position, record.offset - 1)
             pr.positions[record.topic] = record.offset + 1
         if record.offset >= pr.live.get(record.topic, 0):
             pr.live[record.topic] = record.offset + 1

@@ -14,7 +14,7 @@ from faust.types import TP
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from streams.fetching import Acked, Fetch, consume_fetches
+from streams.fetching import Acked, Fetch, consume_fetches, install_consumer
 from streams.observability import PopulationCollector, WorkerMetrics
 from streams.partitioner import partition_for
 from streams.runtime import Outputs, Record, Runtime, encode_json, read_to_end
@@ -248,6 +248,8 @@ def create_app(settings: Settings) -> faust.App:
             async for fetch in stream:
                 await take(fetch)
     else:
+        install_consumer(app)  # Faust's per-record delivery, without its losses
+
         @app.agent(inputs)
         async def process(stream: Any) -> None:
             async for events in stream.noack().take_events(settings.batch_size,

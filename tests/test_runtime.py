@@ -47,6 +47,25 @@ def test_a_restored_partition_skips_what_it_applied_and_retakes_what_it_held() -
     assert flushed.ackable == [3]
 
 
+def test_offsets_jumped_over_are_counted_from_a_restored_position_and_within_a_life() -> None:
+    rt, store = runtime(), {}
+    first = [Record("orders", 0, i, b"S1", placed(i, 5)) for i in range(3)]
+    out = rt.process(first, lambda p: store, lambda t, p: True)
+    assert out.offsets_skipped == 0  # a partition's first record: no position to jump from
+    for key, value in [w for ws in out.writes.values() for w in ws]:
+        store[key] = value  # type: ignore[assignment]
+    out = rt.process([Record("orders", 0, 7, b"S1", placed(7, 5))], lambda p: store,
+                     lambda t, p: True)
+    assert out.offsets_skipped == 4  # 3, 4, 5 and 6 never came
+    again = runtime()  # restored at offset 3 (what the first batch saved)
+    out = again.process([Record("orders", 0, 5, b"S1", placed(5, 5))], lambda p: store,
+                        lambda t, p: True)
+    assert out.offsets_skipped == 2
+    out = again.process([Record("orders", 0, 3, b"S1", placed(3, 5))], lambda p: store,
+                        lambda t, p: True)
+    assert out.offsets_skipped == 0  # delivered late, behind the position: not a jump
+
+
 def test_topics_running_ahead_are_paused_but_never_the_one_holding_the_watermark() -> None:
     rt, store = runtime(), {}
     records = [Record("orders", 0, i, b"S1", placed(i, 20), handle=i) for i in range(5)]

@@ -73,6 +73,15 @@ class WorkerProcess:
         except urllib.error.HTTPError as e:
             return e.code, e.read()
 
+    def metric(self, name: str) -> float:
+        """The value of an unlabelled metric on the worker's /metrics."""
+        status, body = self.get("/metrics")
+        assert status == 200, body[:300]
+        for line in body.decode().splitlines():
+            if line.startswith(f"{name} "):
+                return float(line.split()[1])
+        raise AssertionError(f"{name} not on /metrics")
+
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the worker and wait for it to end."""
         if self.proc.poll() is None:

@@ -20,6 +20,8 @@ from streams.simulate import SimulationConfig, iter_ndjson
 from streams.targets import load_profile
 
 pytestmark = pytest.mark.kafka
+SKIPPED = "sellerperf_input_offsets_skipped_total"
+"""Input offsets a worker never got: none here (no transactions, no compaction)."""
 
 LINES = [line.rstrip(b"\n") for line in iter_ndjson(SimulationConfig(
     seed=21, sellers=16, days=40, orders_per_seller_day=10.0, degrading_fraction=0.25))]
@@ -102,6 +104,7 @@ def test_streaming_through_kafka_gives_the_alerts_and_rates_of_the_offline_repla
     got, want = by_seller(streamed_alerts(settings)), by_seller(expected_alerts)
     assert got == want, explain(got, want)
     assert view_all(worker, sorted(expected_snaps)) == expected_snaps
+    assert worker.metric(SKIPPED) == 0
     status, body = worker.get("/sellers/NOBODY")
     assert status == 404, body
     status, body = worker.get("/sellers/bad%20id")
@@ -169,6 +172,7 @@ def test_a_worker_killed_mid_stream_recovers_without_loss_or_double_count(
         raise AssertionError(f"{exc}; worker: {again.get('/health')[1][:1500]!r}") from None
     dead = [orjson.loads(v) for _, v in read_all(settings, settings.topic_dead_letters)]
     assert not dead, f"{len(dead)} dead letters, e.g. {dead[:2]}"
+    assert again.metric(SKIPPED) == 0, again.tail()
     got, want = by_seller(streamed_alerts(settings)), by_seller(expected_alerts)
     views = view_all(again, sorted(expected_snaps))
     assert got == want, f"{explain(got, want)}\n{rate_diff(views, expected_snaps)}"
@@ -201,6 +205,7 @@ def test_two_workers_split_the_partitions_and_one_takes_over_when_the_other_stop
     assert orjson.loads(first.get("/health")[1])["partitions"] == list(range(settings.partitions))
     dead = [orjson.loads(v) for _, v in read_all(settings, settings.topic_dead_letters)]
     assert not dead, f"{len(dead)} dead letters, e.g. {dead[:2]}"
+    assert first.metric(SKIPPED) == 0, first.tail()
     got, want = by_seller(streamed_alerts(settings)), by_seller(expected_alerts)
     views = view_all(first, sellers)
     assert got == want, f"{explain(got, want)}\n{rate_diff(views, expected_snaps)}"
