@@ -16,9 +16,12 @@ both found by the kill -9 and hand-over tests (rates a few per cent low, no dead
   seek to the committed offsets, and takes what came after them first.
 
 The loop here delivers every record a fetch returned, declares only the missing offsets
-as gaps, and marks nothing read that a rebalance or a seek interrupted (those records
-are fetched again from the committed offsets). Everything else stays Faust's: group
-membership, assignment and rebalances, flow control, offsets and their commits.
+as gaps, and marks nothing read that a rebalance interrupted (those records are fetched
+again from the committed offsets). Faust's seek to the committed offsets at the end of a
+rebalance waits until no fetch is being delivered, so that no record fetched before the
+seek comes after the records it goes back to (and no fetch made after it is dropped).
+Everything else stays Faust's: group membership, assignment and rebalances, flow
+control, offsets and their commits.
 
 Faust's per-record delivery is also its ceiling: a task and a future per record, then a
 message, an event, a queue put and a stream step. Measured on the benchmark backlog
@@ -31,6 +34,7 @@ acknowledged and nothing past a record that is not.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -71,27 +75,26 @@ HandOver = Callable[[Fetch], Awaitable[Any]]
 class Consumer(driver.Consumer):
     """Faust's aiokafka consumer with the delivery loop described above."""
 
-    _seeking = 0
-    """Seeks to the committed offsets under way."""
-    _seeks = 0
-    """Seeks to the committed offsets done."""
+    _delivering: asyncio.Lock | None = None
+
+    def _delivery(self) -> asyncio.Lock:
+        """Held from a fetch until its records are delivered, and by a seek."""
+        if self._delivering is None:
+            self._delivering = asyncio.Lock()
+        return self._delivering
 
     async def perform_seek(self) -> None:
-        """Faust's seek of every partition to its committed offset, at the end of a
-        rebalance. Faust resumes the input partitions before it: a fetch made meanwhile
-        can hold records from the old positions, after some that were never processed."""
-        self._seeking += 1
-        try:
+        """Faust's seek of every partition to its committed offset (at the end of a
+        rebalance), never while a fetch is being delivered: records fetched before the
+        seek but delivered after it would come ahead of the records the seek goes back
+        to, and a fetch made after it (its records are the seek's) must not be dropped."""
+        async with self._delivery():
             await super().perform_seek()
-        finally:
-            self._seeking -= 1
-            self._seeks += 1
 
-    def _current(self, seeks: int) -> bool:
-        """Whether records fetched when `seeks` seeks were done may still be delivered:
-        no rebalance under way (flow active) and no seek to the committed offsets since."""
-        return (self.flow_active and not self.should_stop and not self._seeking
-                and self._seeks == seeks)
+    def _current(self, generation: int) -> bool:
+        """Whether records fetched in `generation` may still be delivered."""
+        return (self.flow_active and not self.should_stop
+                and self.app.consumer_generation_id == generation)
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover (Kafka tier)
         """Faust's delivery loop without its losses (see the module's docstring)."""
@@ -99,36 +102,46 @@ class Consumer(driver.Consumer):
         hand_over, inputs = transport.hand_over, transport.input_topics
         consumer_stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
         commit_every = self._commit_every
+        delivery = self._delivery()
         try:
             while not (consumer_stopped() or fetcher_stopped()):
-                seeks = self._seeks
-                records, _ = await self._wait_next_records(timeout=1.0)
-                generation = self.app.consumer_generation_id
-                if not records or not self._current(seeks):
+                if not self.flow_active:
+                    # Not under the lock: the seek comes before the flow resumes.
+                    await self.wait(self.can_resume_flow)  # type: ignore[arg-type]
                     continue
-                taken: dict[TP, list[Any]] = {}
-                for tp, batch in records.items():
-                    # Every record returned is delivered, whether or not its partition is
-                    # still in `active`: Faust's drain skips those paused while the fetch
-                    # was under way (its pause_partitions changes that very set), and
-                    # the consumer's position has moved past them, so they never came
-                    # back and the next record's gap was committed over them.
-                    batch = await self._new_records(tp, batch)
-                    if not batch:
+                async with delivery:
+                    if not self.flow_active:
                         continue
-                    if hand_over is not None and tp.topic in inputs:
-                        taken[tp] = batch
-                    elif not await self._one_by_one(tp, batch, seeks):
-                        break
-                if commit_every is not None and self._n_acked >= commit_every:
-                    self._n_acked = 0
-                    await self.commit()
-                if taken and hand_over is not None and self._current(seeks):
-                    for tp, batch in taken.items():
-                        self._read_offset[tp] = batch[-1].offset
-                    # As Faust's own delivery: a rebalance must not wait on a full queue.
-                    await self.wait_first(hand_over(Fetch(generation, taken)),
-                                          self.suspend_flow.wait())
+                    # The flow is active: this does not wait for it under the lock.
+                    records, _ = await self._wait_next_records(timeout=1.0)
+                    generation = self.app.consumer_generation_id
+                    if not records or not self._current(generation):
+                        continue
+                    taken: dict[TP, list[Any]] = {}
+                    for tp, batch in records.items():
+                        # Every record returned is delivered, whether or not its partition
+                        # is still in Faust's active set: Faust's drain skips those paused
+                        # while the fetch was under way (its pause_partitions changes
+                        # that very set), and the consumer's position has moved past them,
+                        # so they never came back and the next record's gap was committed
+                        # over them.
+                        batch = await self._new_records(tp, batch)
+                        if not batch:
+                            continue
+                        if hand_over is not None and tp.topic in inputs:
+                            taken[tp] = batch
+                        elif not await self._one_by_one(tp, batch, generation):
+                            break
+                    if commit_every is not None and self._n_acked >= commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    if taken and hand_over is not None and self._current(generation):
+                        for tp, batch in taken.items():
+                            self._read_offset[tp] = batch[-1].offset
+                        # As Faust's own delivery: a rebalance must not wait on a full
+                        # queue.
+                        await self.wait_first(hand_over(Fetch(generation, taken)),
+                                              self.suspend_flow.wait())
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 return
@@ -152,13 +165,13 @@ class Consumer(driver.Consumer):
                 await self._add_gap(tp, before + 1, offset - 1)
         return batch
 
-    async def _one_by_one(self, tp: TP, batch: list[Any], seeks: int) -> bool:
-        """Faust's per-record delivery; False if a rebalance or a seek cut it short (the
-        record being delivered and the rest are then not marked read)."""
+    async def _one_by_one(self, tp: TP, batch: list[Any], generation: int) -> bool:
+        """Faust's per-record delivery; False if a rebalance cut it short (the record
+        being delivered and the rest are then not marked read)."""
         for record in batch:
             await self.wait_first(self.callback(self._to_message(tp, record)),
                                   self.suspend_flow.wait())
-            if not self._current(seeks):
+            if not self._current(generation):
                 return False
             self._read_offset[tp] = record.offset
         return True
