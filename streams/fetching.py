@@ -18,8 +18,10 @@ both found by the kill -9 and hand-over tests (rates a few per cent low, no dead
 The loop here delivers every record a fetch returned, declares only the missing offsets
 as gaps, and marks nothing read that a rebalance interrupted (those records are fetched
 again from the committed offsets). Faust's seek to the committed offsets at the end of a
-rebalance waits until no fetch is being delivered, so that no record fetched before the
-seek comes after the records it goes back to (and no fetch made after it is dropped).
+rebalance waits until no fetch is being delivered, and no input record is delivered
+before it (Faust delivers those too, then the seek goes back to the committed offsets:
+records taken before the seek came ahead of records it went back to, and Faust's streams
+skip some of them while its flow control is off).
 Everything else stays Faust's: group membership, assignment and rebalances, flow
 control, offsets and their commits.
 
@@ -76,6 +78,8 @@ class Consumer(driver.Consumer):
     """Faust's aiokafka consumer with the delivery loop described above."""
 
     _delivering: asyncio.Lock | None = None
+    _sought = -1
+    """The consumer group generation whose seek to the committed offsets is done."""
 
     def _delivery(self) -> asyncio.Lock:
         """Held from a fetch until its records are delivered, and by a seek."""
@@ -88,8 +92,11 @@ class Consumer(driver.Consumer):
         rebalance), never while a fetch is being delivered: records fetched before the
         seek but delivered after it would come ahead of the records the seek goes back
         to, and a fetch made after it (its records are the seek's) must not be dropped."""
+        generation = self.app.consumer_generation_id
         async with self._delivery():
             await super().perform_seek()
+        if self.app.consumer_generation_id == generation:
+            self._sought = generation
 
     def _current(self, generation: int) -> bool:
         """Whether records fetched in `generation` may still be delivered."""
@@ -117,8 +124,18 @@ class Consumer(driver.Consumer):
                     generation = self.app.consumer_generation_id
                     if not records or not self._current(generation):
                         continue
+                    # Input records only once this generation's seek is done: taken
+                    # before it, they would come ahead of records the seek goes back to
+                    # (and Faust's streams skip them while its flow control is off).
+                    ready = (self._sought == generation
+                             and self.app.flow_control.is_active())
                     taken: dict[TP, list[Any]] = {}
                     for tp, batch in records.items():
+                        if not ready and tp.topic in inputs:
+                            if not self._current(generation):
+                                break  # a rebalance: its assignment fetches them again
+                            await self.seek(tp, batch[0].offset)  # fetched again later
+                            continue
                         # Every record returned is delivered, whether or not its partition
                         # is still in Faust's active set: Faust's drain skips those paused
                         # while the fetch was under way (its pause_partitions changes
@@ -191,16 +208,18 @@ def _gaps(last: int | None, offsets: Iterable[int]) -> list[tuple[int, int]]:
 
 class Transport(driver.Transport):
     """Faust's aiokafka transport with the consumer above; `hand_over` receives each fetch
-    of `input_topics` (None: Faust's own per-record delivery)."""
+    of `input_topics` (None: one record at a time, as Faust)."""
 
     Consumer = Consumer
     hand_over: HandOver | None = None
     input_topics: frozenset[str] = frozenset()
 
 
-def install_consumer(app: Any) -> Transport:
-    """Have `app` consume through the transport above (records one by one, as Faust)."""
+def install_consumer(app: Any, inputs: Any) -> Transport:
+    """Have `app` consume through the transport above; the records of the Faust topic
+    `inputs` go one by one (as Faust's) to the streams over it."""
     transport = Transport(app.conf.broker_consumer, app)
+    transport.input_topics = frozenset(inputs.topics)
     app.transport = transport
     return transport
 
@@ -209,7 +228,7 @@ def consume_fetches(app: Any, inputs: Any) -> Any:
     """Have `app` consume the Faust topic `inputs` a whole fetch at a time: the channel
     whose events are `Fetch`es (an agent over it processes them). A short queue lets the
     next fetch come in while one is processed."""
-    transport = install_consumer(app)
+    transport = install_consumer(app, inputs)
     app.topics.add(inputs)  # consumed through `transport`, not a stream of its own
     fetches = app.channel(maxsize=2)
 
@@ -217,5 +236,4 @@ def consume_fetches(app: Any, inputs: Any) -> Any:
         await fetches.send(value=fetch)
 
     transport.hand_over = hand_over
-    transport.input_topics = frozenset(inputs.topics)
     return fetches

@@ -248,7 +248,7 @@ def create_app(settings: Settings) -> faust.App:
             async for fetch in stream:
                 await take(fetch)
     else:
-        install_consumer(app)  # Faust's per-record delivery, without its losses
+        install_consumer(app, inputs)  # Faust's per-record delivery, without its losses
 
         @app.agent(inputs)
         async def process(stream: Any) -> None:
