@@ -23,6 +23,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from streams.cli import GC_THRESHOLDS  # noqa: E402
 from streams.engine import Engine  # noqa: E402
 from streams.events import decode_event, event_time_ms  # noqa: E402
 from streams.replay import iter_lines, replay_lines  # noqa: E402
@@ -78,7 +79,8 @@ def deep_size(obj: Any, seen: set[int] | None = None) -> int:
 
 
 def run(events: int, data_dir: Path) -> dict[str, Any]:
-    """All measurements."""
+    """All measurements (with the garbage collector tuned as the sellerperf command does)."""
+    gc.set_threshold(*GC_THRESHOLDS)
     profile = load_profile("amazon-us")
     path = event_log(events, data_dir)
     lines = [line for line in path.read_bytes().splitlines() if line]

@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_engine import deep_size  # noqa: E402
 
+from streams.cli import GC_THRESHOLDS  # noqa: E402
 from streams.engine import Engine  # noqa: E402
 from streams.events import decode_event, event_time_ms  # noqa: E402
 from streams.targets import load_profile  # noqa: E402
@@ -36,6 +37,7 @@ def rss_bytes() -> int:
 
 def measure(path: Path) -> dict[str, float | int]:
     """Apply the file; memory and sizes."""
+    gc.set_threshold(*GC_THRESHOLDS)
     engine = Engine(load_profile("amazon-us"))
     gc.collect()
     before = rss_bytes()

@@ -353,7 +353,7 @@ class Runtime:
 
     def _released(self, pr: PartitionRuntime, out: Outputs) -> None:
         for tag in pr.part.sequencer.take_released_tags():
-            topic, offset, handle = cast(tuple[str, int, object], tag)
+            topic, offset, handle = cast("tuple[str, int, object]", tag)  # no alias built
             pr.let_go(topic, offset)
             pr.done(topic, offset, handle)
         out.ackable += pr.ready_acks()
