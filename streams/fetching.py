@@ -1,8 +1,8 @@
 """Faust's aiokafka transport with a consumer of our own delivery loop: the input topics'
 records go to one agent record by record (Faust's stream) or a whole fetch at a time.
 
-Faust's own loop (`Consumer._drain_messages` and `getmany`) loses records in two ways,
-both found by the kill -9 and hand-over tests (rates a few per cent low, no dead letters):
+Faust's own loop (`Consumer._drain_messages` and `getmany`) loses records in three ways,
+all found by the kill -9 and hand-over tests (rates a few per cent low, no dead letters):
 
 - A partition paused while a fetch is under way: Faust's `pause_partitions` removes it
   from the very set the fetch's records are then filtered by, so they are dropped after
@@ -14,22 +14,24 @@ both found by the kill -9 and hand-over tests (rates a few per cent low, no dead
   marks the record read anyway, then every other record of that fetch, also after the
   revocation cleared the marks; the next assignment then skips those records until the
   seek to the committed offsets, and takes what came after them first.
+- Records delivered between the end of a rebalance's recovery, which resumes the input
+  partitions, and the seek to the committed offsets that follows it: the seek's records
+  then come behind records already taken (and look already applied), and Faust's streams
+  skip some of them while its flow control is still off.
 
 The loop here delivers every record a fetch returned, declares only the missing offsets
-as gaps, and marks nothing read that a rebalance interrupted (those records are fetched
-again from the committed offsets). Faust's seek to the committed offsets at the end of a
-rebalance waits until no fetch is being delivered, and no input record is delivered
-before it (Faust delivers those too, then the seek goes back to the committed offsets:
-records taken before the seek came ahead of records it went back to, and Faust's streams
-skip some of them while its flow control is off).
+as gaps, marks nothing read that a rebalance interrupted (those records are fetched
+again from the committed offsets), and delivers no input record before the current
+generation's seek (it seeks them back: they come again after it). The seek waits until
+no fetch is being delivered, so that no fetch straddles it.
 Everything else stays Faust's: group membership, assignment and rebalances, flow
 control, offsets and their commits.
 
 Faust's per-record delivery is also its ceiling: a task and a future per record, then a
 message, an event, a queue put and a stream step. Measured on the benchmark backlog
 (`bench/bench_kafka.py`, row "1c"), that path alone caps a worker that does nothing at
-~16,000 events/s, while handing over whole fetches reads ~550,000 events/s (row "1d";
-`SELLERPERF_CONSUME=fetch`). What a fetch carries is acknowledged record by record
+~16,000 events/s, while handing over whole fetches reads ~700,000 events/s (row "1d";
+`SELLERPERF_CONSUME=fetch`, the default). What a fetch carries is acknowledged record by record
 through `Consumer.ack`, as Faust's own streams do, so Faust commits what is
 acknowledged and nothing past a record that is not.
 """
