@@ -461,7 +461,7 @@ class Engine:
                                 ids = recent[slot] = {}
                             ids[facts.key] = (day, handlers.order_id_of(facts))
         seller.buckets = buckets
-        seller.recent = recent
+        seller.recent = recent if any(r is not None for r in recent) else None
 
     # -- reading -------------------------------------------------------------
 

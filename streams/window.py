@@ -41,10 +41,11 @@ class SellerState:
         """Per rate, packed (den, num) over its current window."""
         self.status = bytearray(n_entries)
         """Per rate, the current status (see streams.alerts)."""
-        self.recent: list[dict[str, tuple[int, str]] | None] = [None] * n_slots
+        self.recent: list[dict[str, tuple[int, str]] | None] | None = None
         """Per metric slot, the objects counting against the seller: object key -> (anchor
-        day, order id). Derived from the objects' applied contributions (rebuilt on restore,
-        never saved)."""
+        day, order id); None while nothing counts against the seller (most sellers: the
+        list alone costs 120 bytes). Derived from the objects' applied contributions
+        (rebuilt on restore, never saved)."""
 
     def objects(self, kind: str) -> dict[str, OrderFacts] | dict[str, MessageFacts] | dict[
         str, ReturnFacts
@@ -56,14 +57,17 @@ class SellerState:
 
     def remember(self, slot: int, day: int, key: str, order_id: str) -> None:
         """Note an object that newly counts against the seller."""
-        recent = self.recent[slot]
+        slots = self.recent
+        if slots is None:
+            slots = self.recent = [None] * len(self.buckets)
+        recent = slots[slot]
         if recent is None:
-            recent = self.recent[slot] = {}
+            recent = slots[slot] = {}
         recent[key] = (day, order_id)
 
     def forget(self, slot: int, key: str) -> None:
         """An object no longer counts against the seller: stop naming it."""
-        recent = self.recent[slot]
+        recent = None if self.recent is None else self.recent[slot]
         if recent:
             recent.pop(key, None)
 
@@ -71,7 +75,7 @@ class SellerState:
         """Up to `keep` distinct order ids of the `kind` objects counting against the seller
         with anchor day in (lo, hi]: those whose facts changed last (then by order id),
         newest last. Ranked from the objects alone, so a restore ranks them alike."""
-        recent = self.recent[slot]
+        recent = None if self.recent is None else self.recent[slot]
         if not recent:
             return []
         objects = self.objects(kind)
@@ -99,7 +103,7 @@ class SellerState:
                     del buckets[d]
                 if not buckets:
                     self.buckets[slot] = None
-            recent = self.recent[slot]
+            recent = None if self.recent is None else self.recent[slot]
             if recent:
                 for key in [k for k, r in recent.items() if r[0] <= floor]:
                     del recent[key]

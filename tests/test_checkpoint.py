@@ -113,7 +113,7 @@ def test_restored_facts_and_sellers_equal_the_originals() -> None:
                 for i, b in enumerate(seller.buckets)]
         assert again.buckets == live, seller_id
         kept = [None if not r else {k: v for k, v in r.items() if v[0] > floor[i]} or None
-                for i, r in enumerate(seller.recent)]
-        assert [r or None for r in again.recent] == kept, seller_id
+                for i, r in enumerate(seller.recent or [None] * len(seller.buckets))]
+        assert [r or None for r in again.recent or [None] * len(kept)] == kept, seller_id
         named += sum(len(r) for r in kept if r)
     assert named, "some orders should count against some seller for this to mean anything"
