@@ -96,7 +96,7 @@ def decode_seller(blob: bytes) -> SellerState:
 
 def add_facts(seller: SellerState, kind: str, facts: Facts) -> None:
     """Put a restored object into its seller."""
-    seller.objects(kind)[facts.key] = facts  # type: ignore[assignment]
+    seller.add(kind, facts)
 
 
 class PartitionState(msgspec.Struct, frozen=True):

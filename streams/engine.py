@@ -307,17 +307,18 @@ class Engine:
         for d in due:
             for seller_id, kind_no, key in self._expiries.pop(d):
                 seller = self.sellers.get(seller_id)
+                if seller is None:
+                    continue
                 kind = KINDS[kind_no]
-                objects = seller.objects(kind) if seller is not None else None
-                facts = objects.get(key) if objects is not None else None
-                if facts is None or objects is None:
+                facts = seller.objects(kind).get(key)
+                if facts is None:
                     continue
                 expiry_day = _expiry_ms(kind, facts, self._hold_ms) // DAY_MS + 1
                 if expiry_day > day:  # late facts moved it on: look again then
                     facts.expiry_day = expiry_day
                     self._expiries.setdefault(expiry_day, []).append((seller_id, kind_no, key))
                     continue
-                del objects[key]
+                seller.drop(kind, key)
                 self.stats.expired_total += 1
                 if self.track_writes:
                     self.dirty_objects[(seller_id, kind, key)] = None
@@ -524,7 +525,7 @@ class Engine:
 
     def open_objects(self) -> int:
         """Objects whose facts are held."""
-        return sum(len(s.orders) + len(s.messages) + len(s.returns)
+        return sum(len(s.orders) + len(s.messages or ()) + len(s.returns or ())
                    for s in self.sellers.values())
 
 

@@ -31,18 +31,24 @@ def _order(seller: SellerState, event: ev.OrderEvent, t: int, plan: Plan) -> Ord
 
 
 def _message(seller: SellerState, message_id: str, t: int, plan: Plan) -> MessageFacts:
-    f = seller.messages.get(message_id)
+    held = seller.messages
+    if held is None:
+        held = seller.messages = {}
+    f = held.get(message_id)
     if f is None:
-        f = seller.messages[message_id] = MessageFacts(message_id, len(plan.by_kind["message"]))
+        f = held[message_id] = MessageFacts(message_id, len(plan.by_kind["message"]))
     if t > f.last_ms:
         f.last_ms = t
     return f
 
 
 def _return(seller: SellerState, event: ev.ReturnEvent, t: int, plan: Plan) -> ReturnFacts:
-    f = seller.returns.get(event.return_id)
+    held = seller.returns
+    if held is None:
+        held = seller.returns = {}
+    f = held.get(event.return_id)
     if f is None:
-        f = seller.returns[event.return_id] = ReturnFacts(
+        f = held[event.return_id] = ReturnFacts(
             event.return_id, len(plan.by_kind["return"])
         )
     if t > f.last_ms:

@@ -10,13 +10,17 @@ updates, and a new day costs two bucket reads per rate.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
-from streams.facts import MessageFacts, OrderFacts, ReturnFacts
+from streams.facts import Facts, MessageFacts, OrderFacts, ReturnFacts
 
 ONE: Final = 1 << 32
 """One object in the denominator, packed."""
 NUM_MASK: Final = ONE - 1
+_NONE_OPEN: Final[Mapping[str, Facts]] = MappingProxyType({})
+"""The (read-only) objects of a kind a seller has none of."""
 
 
 class SellerState:
@@ -30,10 +34,11 @@ class SellerState:
         """The seller."""
         self.orders: dict[str, OrderFacts] = {}
         """Open orders by order id."""
-        self.messages: dict[str, MessageFacts] = {}
-        """Open buyer messages by message id."""
-        self.returns: dict[str, ReturnFacts] = {}
-        """Open returns by return id."""
+        self.messages: dict[str, MessageFacts] | None = None
+        """Open buyer messages by message id (None until the first: most sellers have
+        none open, and an empty dict costs 64 bytes)."""
+        self.returns: dict[str, ReturnFacts] | None = None
+        """Open returns by return id (None until the first)."""
         self.buckets: list[dict[int, int] | None] = [None] * n_slots
         """Per metric slot, anchor day -> packed (den, num); None while there is none (most
         sellers count in a few of the slots: an empty dict costs 64 bytes)."""
@@ -47,13 +52,34 @@ class SellerState:
         list alone costs 120 bytes). Derived from the objects' applied contributions
         (rebuilt on restore, never saved)."""
 
-    def objects(self, kind: str) -> dict[str, OrderFacts] | dict[str, MessageFacts] | dict[
-        str, ReturnFacts
-    ]:
-        """The facts table of one kind."""
+    def objects(self, kind: str) -> Mapping[str, Facts]:
+        """The open objects of one kind, to read (`add` and `drop` change them)."""
         if kind == "order":
             return self.orders
-        return self.messages if kind == "message" else self.returns
+        found = self.messages if kind == "message" else self.returns
+        return _NONE_OPEN if found is None else found
+
+    def add(self, kind: str, facts: Facts) -> None:
+        """Hold an object (restoring a seller)."""
+        if kind == "order":
+            self.orders[facts.key] = facts  # type: ignore[assignment]
+        elif kind == "message":
+            if self.messages is None:
+                self.messages = {}
+            self.messages[facts.key] = facts  # type: ignore[assignment]
+        else:
+            if self.returns is None:
+                self.returns = {}
+            self.returns[facts.key] = facts  # type: ignore[assignment]
+
+    def drop(self, kind: str, key: str) -> None:
+        """Stop holding an object (retention)."""
+        if kind == "order":
+            del self.orders[key]
+        elif kind == "message" and self.messages is not None:
+            del self.messages[key]
+        elif kind == "return" and self.returns is not None:
+            del self.returns[key]
 
     def remember(self, slot: int, day: int, key: str, order_id: str) -> None:
         """Note an object that newly counts against the seller."""
