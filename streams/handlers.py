@@ -31,9 +31,7 @@ def _order(seller: SellerState, event: ev.OrderEvent, t: int, plan: Plan) -> Ord
 
 
 def _message(seller: SellerState, message_id: str, t: int, plan: Plan) -> MessageFacts:
-    held = seller.messages
-    if held is None:
-        held = seller.messages = {}
+    held = seller.held_messages()
     f = held.get(message_id)
     if f is None:
         f = held[message_id] = MessageFacts(message_id, len(plan.by_kind["message"]))
@@ -43,9 +41,7 @@ def _message(seller: SellerState, message_id: str, t: int, plan: Plan) -> Messag
 
 
 def _return(seller: SellerState, event: ev.ReturnEvent, t: int, plan: Plan) -> ReturnFacts:
-    held = seller.returns
-    if held is None:
-        held = seller.returns = {}
+    held = seller.held_returns()
     f = held.get(event.return_id)
     if f is None:
         f = held[event.return_id] = ReturnFacts(

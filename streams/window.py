@@ -59,18 +59,26 @@ class SellerState:
         found = self.messages if kind == "message" else self.returns
         return _NONE_OPEN if found is None else found
 
+    def held_messages(self) -> dict[str, MessageFacts]:
+        """The open messages, to change (made on the first)."""
+        if self.messages is None:
+            self.messages = {}
+        return self.messages
+
+    def held_returns(self) -> dict[str, ReturnFacts]:
+        """The open returns, to change (made on the first)."""
+        if self.returns is None:
+            self.returns = {}
+        return self.returns
+
     def add(self, kind: str, facts: Facts) -> None:
         """Hold an object (restoring a seller)."""
         if kind == "order":
             self.orders[facts.key] = facts  # type: ignore[assignment]
         elif kind == "message":
-            if self.messages is None:
-                self.messages = {}
-            self.messages[facts.key] = facts  # type: ignore[assignment]
+            self.held_messages()[facts.key] = facts  # type: ignore[assignment]
         else:
-            if self.returns is None:
-                self.returns = {}
-            self.returns[facts.key] = facts  # type: ignore[assignment]
+            self.held_returns()[facts.key] = facts  # type: ignore[assignment]
 
     def drop(self, kind: str, key: str) -> None:
         """Stop holding an object (retention)."""
