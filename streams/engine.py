@@ -525,8 +525,7 @@ class Engine:
 
     def open_objects(self) -> int:
         """Objects whose facts are held."""
-        return sum(len(s.orders) + len(s.messages or ()) + len(s.returns or ())
-                   for s in self.sellers.values())
+        return sum(s.open_objects() for s in self.sellers.values())
 
 
 def _kind_of(cls: type) -> Kind:

@@ -95,8 +95,7 @@ class PopulationCollector(Collector):
             if engine.clock_ms > 0:
                 lag.add_metric([str(partition)], (now_ms - engine.clock_ms) / 1000)
             for seller in engine.sellers.values():
-                open_objects += (len(seller.orders) + len(seller.messages or ())
-                                 + len(seller.returns or ()))
+                open_objects += seller.open_objects()
                 for j, total in enumerate(seller.sums):
                     counts[j][seller.status[j]] += 1
                     den = total >> 32

@@ -59,6 +59,10 @@ class SellerState:
         found = self.messages if kind == "message" else self.returns
         return _NONE_OPEN if found is None else found
 
+    def open_objects(self) -> int:
+        """Orders, messages and returns held."""
+        return len(self.orders) + len(self.messages or ()) + len(self.returns or ())
+
     def held_messages(self) -> dict[str, MessageFacts]:
         """The open messages, to change (made on the first)."""
         if self.messages is None:
