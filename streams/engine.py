@@ -128,6 +128,9 @@ class Engine:
         """Sellers whose buckets, statuses or recent ids changed (when tracking writes)."""
         self.dirty_objects: dict[tuple[str, Kind, str], Facts | None] = {}
         """Objects whose facts changed, None when dropped (when tracking writes)."""
+        self.settled: list[tuple[str, Kind, str]] = []
+        """Objects whose deadline passed with nothing to recompute (when tracking writes):
+        unchanged since written, and maybe no deadline left, so `evict` can let them go."""
         self.stats = EngineStats()
         self._wakes: list[tuple[int, str, int, str]] = []
         self._pending: set[tuple[str, int]] | None = None
@@ -145,6 +148,11 @@ class Engine:
         self._deadlines = self.plan.deadlines
         self._hold_ms = self.plan.hold_ms
         self._alerts: list[Alert] = []
+        self._slots_of_kind = {k: tuple(slot for _, slot, _ in v)
+                               for k, v in self._by_kind.items()}
+        self.cold: Callable[[str, Kind, str], Facts | None] | None = None
+        """Reads back an object `evict` let go of (None: every object stays held). The
+        driver that evicts keeps every object's latest facts there (the worker: the table)."""
 
     # -- the hot path --------------------------------------------------------
 
@@ -160,6 +168,8 @@ class Engine:
             seller = self.sellers[event.seller_id] = SellerState(
                 event.seller_id, len(self.plan.metrics), len(self.entries)
             )
+        elif seller.cold:
+            self._thaw(seller, *handlers.object_of(event))
         kind, facts = handlers.fold(seller, event, t, self.plan)
         self.stats.events_total += 1
         if self.track_writes:
@@ -230,6 +240,55 @@ class Engine:
         elif was_bad and not is_bad:
             seller.forget(slot, facts.key)
 
+    def _thaw(self, seller: SellerState, kind: Kind, key: str) -> None:
+        """Hold again an object of the seller that is in the cold store, if it is."""
+        if key in seller.objects(kind):
+            return
+        facts = self._load(seller, kind, key)
+        if facts is not None:
+            seller.add(kind, facts)
+
+    def _load(self, seller: SellerState, kind: Kind, key: str) -> Facts | None:
+        """An object of the seller from the cold store (no longer counted cold), if there."""
+        if self.cold is None:
+            raise RuntimeError(f"seller {seller.seller_id!r} has {seller.cold} objects in "
+                               "a cold store, and the engine has none to read them from")
+        facts = self.cold(seller.seller_id, kind, key)
+        if facts is not None:
+            seller.cold -= 1
+            # It waited for no deadline when evicted; what was saved may predate that (a
+            # deadline that passed with nothing to recompute is not written).
+            facts.wake_ms = None
+        return facts
+
+    def evict(self, objects: Iterable[tuple[str, Kind, str]]) -> int:
+        """Stop holding those of these objects that wait for no deadline; how many.
+
+        The caller has put their latest facts where `cold` reads them (the worker: in the
+        table, written after each batch). An event for an object, or its retention, reads it
+        back; nothing else needs it before then, so the rates do not change.
+        """
+        if self.cold is None:
+            raise RuntimeError("evict needs a cold store to read objects back from")
+        evicted = 0
+        sellers = self.sellers
+        for seller_id, kind, key in objects:
+            seller = sellers.get(seller_id)
+            facts = None if seller is None else seller.objects(kind).get(key)
+            if facts is None or facts.wake_ms is not None:
+                continue
+            assert seller is not None
+            seller.went_cold(self._slots_of_kind[kind], key, facts.last_ms)
+            seller.drop(kind, key)
+            seller.cold += 1
+            evicted += 1
+        return evicted
+
+    def held(self) -> list[tuple[str, Kind, str]]:
+        """Every object held in memory, as (seller id, kind, key)."""
+        return [(seller.seller_id, kind, key) for seller in self.sellers.values()
+                for kind in KINDS for key in seller.objects(kind)]
+
     def _judge(self, seller: SellerState, j: int) -> None:
         """Re-judge one rate of one seller; emit an alert on a change worth telling."""
         total = seller.sums[j]
@@ -295,6 +354,8 @@ class Engine:
             # No pending deadline has passed (resolved since, shipped, replied ...): the
             # contribution cannot have changed with time.
             self._schedule(seller_id, kind, facts)
+            if self.track_writes and facts.wake_ms is None:
+                self.settled.append((seller_id, kind, key))
             return
         self.stats.deadlines_total += 1
         if self.track_writes:
@@ -311,14 +372,22 @@ class Engine:
                     continue
                 kind = KINDS[kind_no]
                 facts = seller.objects(kind).get(key)
+                cold = facts is None and seller.cold > 0
+                if cold:
+                    facts = self._load(seller, kind, key)
                 if facts is None:
                     continue
                 expiry_day = _expiry_ms(kind, facts, self._hold_ms) // DAY_MS + 1
                 if expiry_day > day:  # late facts moved it on: look again then
+                    # (Not saved for a cold object: its saved expiry day is looked at
+                    # again on a restore, which lists it then.)
                     facts.expiry_day = expiry_day
                     self._expiries.setdefault(expiry_day, []).append((seller_id, kind_no, key))
+                    if cold:
+                        seller.cold += 1
                     continue
-                seller.drop(kind, key)
+                if not cold:
+                    seller.drop(kind, key)
                 self.stats.expired_total += 1
                 if self.track_writes:
                     self.dirty_objects[(seller_id, kind, key)] = None
@@ -442,7 +511,7 @@ class Engine:
         consistent even when a crash saved an object's newer state but not its seller's.
         """
         buckets: list[dict[int, int] | None] = [None] * len(seller.buckets)
-        recent: list[dict[str, tuple[int, str]] | None] = [None] * len(seller.buckets)
+        recent: list[dict[str, tuple[int, str, int]] | None] = [None] * len(seller.buckets)
         metrics = self.plan.metrics
         for kind in KINDS:
             plan = self._by_kind[kind]
@@ -460,7 +529,7 @@ class Engine:
                             ids = recent[slot]
                             if ids is None:
                                 ids = recent[slot] = {}
-                            ids[facts.key] = (day, handlers.order_id_of(facts))
+                            ids[facts.key] = (day, handlers.order_id_of(facts), 0)
         seller.buckets = buckets
         seller.recent = recent if any(r is not None for r in recent) else None
 

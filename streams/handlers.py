@@ -238,6 +238,16 @@ def expiry_ms(kind: Kind, f: Any, hold_ms: int) -> int:
     return max(f.last_ms, f.requested_ms or 0) + hold_ms + 7 * 86_400_000  # type: ignore[no-any-return]
 
 
+def object_of(event: ev.AnyEvent) -> tuple[Kind, str]:
+    """The kind and key of the object an event folds into."""
+    if isinstance(event, ev.OrderEvent):
+        return "order", event.order_id
+    if isinstance(event, ev.ReturnEvent):
+        return "return", event.return_id
+    assert isinstance(event, ev.MessageReceived | ev.SellerReplied)
+    return "message", event.message_id
+
+
 def order_id_of(f: Facts) -> str:
     """The order an object is about, where known, else its own id."""
     if isinstance(f, OrderFacts):

@@ -29,6 +29,8 @@ from streams.checkpoint import (
 from streams.clock import iso_ms
 from streams.errors import InvalidEvent
 from streams.events import decode_event, event_time_ms
+from streams.facts import Facts
+from streams.metrics import Kind
 from streams.outputs import DeadLetter, SellerSnapshot, snapshot
 from streams.partitioner import partition_for
 from streams.pipeline import Partition
@@ -245,8 +247,12 @@ class Runtime:
 
     def __init__(self, profile: TargetProfile, allowed_lateness_ms: int, partitions: int,
                  topics: tuple[str, ...], snapshot_interval_s: float = 0.0,
-                 snapshot_backlog_interval_s: float | None = None) -> None:
+                 snapshot_backlog_interval_s: float | None = None,
+                 evict_settled: bool = True) -> None:
         self.profile = profile
+        self.evict_settled = evict_settled
+        """Hold in memory only the objects waiting for a deadline; the rest are read back
+        from the store on their next event (Engine.evict)."""
         self.snapshot_interval_s = snapshot_interval_s
         self.snapshot_backlog_interval_s = (snapshot_interval_s
                                             if snapshot_backlog_interval_s is None
@@ -261,6 +267,8 @@ class Runtime:
         pr = self.active.get(partition)
         if pr is None:
             pr = self.active[partition] = self._restore(partition, store)
+        elif self.evict_settled:
+            pr.part.engine.cold = partial(_load_facts, store)  # the store of now
         return pr
 
     def drop(self, partition: int) -> None:
@@ -291,8 +299,13 @@ class Runtime:
         state = restore_partition(part, store.get(partition_key(partition)),
                                   list(sellers.values()))
         pr = PartitionRuntime(part, self.topics)
-        log.info("Partition %d restored: %d sellers, %d objects, positions %s", partition,
-                 len(sellers), len(facts), state.positions if state else {})
+        evicted = 0
+        if self.evict_settled:
+            part.engine.cold = partial(_load_facts, store)
+            evicted = part.engine.evict(part.engine.held())
+        log.info("Partition %d restored: %d sellers, %d objects (%d of them left in the "
+                 "store), positions %s", partition, len(sellers), len(facts), evicted,
+                 state.positions if state else {})
         if state is not None:
             pr.positions = dict(state.positions)
             pr.topic_max_ms = dict(state.topic_max_ms)
@@ -439,6 +452,10 @@ class Runtime:
             seller = engine.sellers.get(seller_id)
             blob = None if seller is None else encode_seller(seller)  # None: forgotten
             writes.append((seller_key(seller_id), blob))
+        if engine.cold is not None:  # written above (or before), so they can be read back
+            engine.evict(engine.dirty_objects)
+            engine.evict(engine.settled)
+        engine.settled.clear()
         engine.dirty_objects.clear()
         engine.dirty_sellers.clear()
         writes.append((partition_key(partition),
@@ -491,6 +508,13 @@ def _unpublished(pr: PartitionRuntime, alerts: list[Alert]) -> list[Alert]:
 
 def _flip(caught_up: Callable[[str, int], bool], partition: int, topic: str) -> bool:
     return caught_up(topic, partition)
+
+
+def _load_facts(store: Mapping[bytes, bytes], seller_id: str, kind: Kind,
+                key: str) -> Facts | None:
+    """An object's facts as last written to the store, if there."""
+    blob = store.get(object_key(seller_id, kind, key))
+    return None if blob is None else decode_facts(kind, blob)
 
 
 def _key_problem(key: bytes | None, seller_id: str) -> tuple[str, str] | None:

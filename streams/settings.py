@@ -74,6 +74,10 @@ class Settings:
     idle_flush_s: float = 5.0
     """Once every input of a partition is read to the end and nothing came for this long,
     apply the events the allowed lateness still holds back."""
+    evict_settled: bool = True
+    """Hold in memory only the orders, messages and returns waiting for a deadline; the
+    others stay in the table's store until their next event or their retention (far less
+    memory per seller; a store read when a settled object gets an event)."""
     max_pending: int = 50_000
     """Events held back per partition before topics read ahead are paused."""
     security_protocol: str = "PLAINTEXT"
@@ -112,6 +116,12 @@ class Settings:
 
 
 def _convert(name: str, raw: str, kind: type) -> Any:
+    if kind is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name}: got {raw!r}; expected true or false")
     try:
         if kind is int:
             return int(raw)

@@ -26,8 +26,8 @@ _NONE_OPEN: Final[Mapping[str, Facts]] = MappingProxyType({})
 class SellerState:
     """Everything the engine holds for one seller."""
 
-    __slots__ = ("buckets", "messages", "orders", "recent", "returns", "seller_id", "status",
-                 "sums")
+    __slots__ = ("buckets", "cold", "messages", "orders", "recent", "returns", "seller_id",
+                 "status", "sums")
 
     def __init__(self, seller_id: str, n_slots: int, n_entries: int) -> None:
         self.seller_id = seller_id
@@ -39,6 +39,9 @@ class SellerState:
         none open, and an empty dict costs 64 bytes)."""
         self.returns: dict[str, ReturnFacts] | None = None
         """Open returns by return id (None until the first)."""
+        self.cold = 0
+        """Open objects not held here but in the engine's cold store (`Engine.evict`): no
+        deadline pending, read back when an event or retention needs them."""
         self.buckets: list[dict[int, int] | None] = [None] * n_slots
         """Per metric slot, anchor day -> packed (den, num); None while there is none (most
         sellers count in a few of the slots: an empty dict costs 64 bytes)."""
@@ -46,11 +49,11 @@ class SellerState:
         """Per rate, packed (den, num) over its current window."""
         self.status = bytearray(n_entries)
         """Per rate, the current status (see streams.alerts)."""
-        self.recent: list[dict[str, tuple[int, str]] | None] | None = None
+        self.recent: list[dict[str, tuple[int, str, int]] | None] | None = None
         """Per metric slot, the objects counting against the seller: object key -> (anchor
-        day, order id); None while nothing counts against the seller (most sellers: the
-        list alone costs 120 bytes). Derived from the objects' applied contributions
-        (rebuilt on restore, never saved)."""
+        day, order id, its `last_ms` when it went to the cold store); None while nothing
+        counts against the seller (most sellers: the list alone costs 120 bytes). Derived
+        from the objects' applied contributions (rebuilt on restore, never saved)."""
 
     def objects(self, kind: str) -> Mapping[str, Facts]:
         """The open objects of one kind, to read (`add` and `drop` change them)."""
@@ -60,8 +63,9 @@ class SellerState:
         return _NONE_OPEN if found is None else found
 
     def open_objects(self) -> int:
-        """Orders, messages and returns held."""
-        return len(self.orders) + len(self.messages or ()) + len(self.returns or ())
+        """Orders, messages and returns open, held here or in the cold store."""
+        return (len(self.orders) + len(self.messages or ()) + len(self.returns or ())
+                + self.cold)
 
     def held_messages(self) -> dict[str, MessageFacts]:
         """The open messages, to change (made on the first)."""
@@ -85,13 +89,26 @@ class SellerState:
             self.held_returns()[facts.key] = facts  # type: ignore[assignment]
 
     def drop(self, kind: str, key: str) -> None:
-        """Stop holding an object (retention)."""
+        """Stop holding an object (retention, or it goes to the cold store)."""
         if kind == "order":
             del self.orders[key]
         elif kind == "message" and self.messages is not None:
             del self.messages[key]
+            if not self.messages:
+                self.messages = None
         elif kind == "return" and self.returns is not None:
             del self.returns[key]
+            if not self.returns:
+                self.returns = None
+
+    def went_cold(self, slots: tuple[int, ...], key: str, last_ms: int) -> None:
+        """An object of the metric `slots` went to the cold store: keep how to rank it."""
+        if self.recent is None:
+            return
+        for slot in slots:
+            recent = self.recent[slot]
+            if recent is not None and (found := recent.get(key)) is not None:
+                recent[key] = (found[0], found[1], last_ms)
 
     def remember(self, slot: int, day: int, key: str, order_id: str) -> None:
         """Note an object that newly counts against the seller."""
@@ -101,7 +118,7 @@ class SellerState:
         recent = slots[slot]
         if recent is None:
             recent = slots[slot] = {}
-        recent[key] = (day, order_id)
+        recent[key] = (day, order_id, 0)
 
     def forget(self, slot: int, key: str) -> None:
         """An object no longer counts against the seller: stop naming it."""
@@ -112,13 +129,14 @@ class SellerState:
     def recent_ids(self, slot: int, kind: str, lo: int, hi: int, keep: int) -> list[str]:
         """Up to `keep` distinct order ids of the `kind` objects counting against the seller
         with anchor day in (lo, hi]: those whose facts changed last (then by order id),
-        newest last. Ranked from the objects alone, so a restore ranks them alike."""
+        newest last. Ranked from the objects alone (an object in the cold store by the
+        `last_ms` it went there with: it has not changed since), so a restore ranks alike."""
         recent = None if self.recent is None else self.recent[slot]
         if not recent:
             return []
         objects = self.objects(kind)
-        ranked = [(f.last_ms if (f := objects.get(key)) else 0, order_id)
-                  for key, (day, order_id) in recent.items() if lo < day <= hi]
+        ranked = [(f.last_ms if (f := objects.get(key)) else last, order_id)
+                  for key, (day, order_id, last) in recent.items() if lo < day <= hi]
         # The top few are enough unless several objects name the same order.
         top = heapq.nlargest(2 * keep, ranked)
         out = _distinct_orders(top, keep)
@@ -128,8 +146,8 @@ class SellerState:
 
     def is_idle(self) -> bool:
         """No open object, no bucket, every rate insufficient_data: nothing left to hold."""
-        return not (self.orders or self.messages or self.returns or any(self.buckets)
-                    or any(self.status))
+        return not (self.orders or self.messages or self.returns or self.cold
+                    or any(self.buckets) or any(self.status))
 
     def prune(self, floors: list[int]) -> None:
         """Drop buckets of days no window will cover again."""

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 import streams.runtime as runtime_module
+from streams.outputs import snapshot
 from streams.runtime import Record, Runtime, read_to_end
 from streams.targets import load_profile
 
@@ -20,8 +21,8 @@ def placed(i: int, day: int, seller: str = "S1") -> bytes:
         "expected_ship_at": t, "promised_delivery_at": t, "units": 1})
 
 
-def runtime() -> Runtime:
-    return Runtime(load_profile("amazon-us"), 60_000, 1, TOPICS)
+def runtime(evict_settled: bool = True) -> Runtime:
+    return Runtime(load_profile("amazon-us"), 60_000, 1, TOPICS, evict_settled=evict_settled)
 
 
 def test_a_record_whose_key_disagrees_with_its_seller_is_dead_lettered() -> None:
@@ -111,17 +112,44 @@ def _simulated_records(partitions: int = 1) -> list[Record]:
     return records
 
 
+def _save(writes: list[tuple[bytes, bytes | None]], store: dict[bytes, bytes]) -> None:
+    """Apply a batch's writes to the store, as the worker does before its next batch."""
+    for key, value in writes:
+        if value is None:
+            store.pop(key, None)
+        else:
+            store[key] = value
+
+
 def _run(rt: Runtime, batches: list[list[Record]], store: dict[bytes, bytes]) -> list[object]:
     alerts: list[object] = []
     for batch in batches:
         out = rt.process(batch, lambda p: store, lambda t, p: True)
         alerts += out.alerts
-        for key, value in out.writes[0]:
-            if value is None:
-                store.pop(key, None)
-            else:
-                store[key] = value
+        _save(out.writes[0], store)
     return alerts
+
+
+def test_objects_left_in_the_store_change_no_output_and_take_less_memory() -> None:
+    records = _simulated_records()
+    size = len(records) // 20
+    batches = [records[i:i + size] for i in range(0, len(records), size)]
+    outputs = {}
+    for evict in (False, True):
+        rt, store = runtime(evict), {}
+        alerts = _run(rt, batches[:10], store)
+        again = runtime(evict)  # restored from the store mid-way
+        alerts += _run(again, batches[10:], store)
+        engine = again.active[0].part.engine
+        held = sum(len(s.orders) + len(s.messages or ()) + len(s.returns or ())
+                   for s in engine.sellers.values())
+        outputs[evict] = (alerts, {s: snapshot(engine, s) for s in engine.sellers},
+                          engine.open_objects(), held)
+    assert outputs[True][0], "the data must raise alerts for this test to mean anything"
+    assert outputs[True][:3] == outputs[False][:3]
+    open_objects, held_all, held_hot = outputs[True][2], outputs[False][3], outputs[True][3]
+    assert held_all == open_objects
+    assert held_hot < open_objects / 4, (held_hot, open_objects)
 
 
 def test_a_crash_cutting_a_batchs_writes_short_neither_loses_nor_repeats_anything() -> None:
@@ -140,11 +168,7 @@ def test_a_crash_cutting_a_batchs_writes_short_neither_loses_nor_repeats_anythin
         got += out.alerts  # published before any of its state was written
         writes = out.writes[0]
         assert k < len(writes)
-        for key, value in writes[:k]:
-            if value is None:
-                store.pop(key, None)
-            else:
-                store[key] = value
+        _save(writes[:k], store)
         # A new worker: Kafka delivers that batch again (never acknowledged), then the rest.
         again = runtime()
         got += _run(again, batches[cut_batch:], store)
@@ -162,8 +186,7 @@ def test_events_held_back_at_a_crash_count_when_delivered_again_after_other_topi
     store: dict[bytes, bytes] = {}
     orders = [Record("orders", 0, i, b"S1", placed(i, 5 + i), handle=i) for i in range(4)]
     out = runtime().process(orders, lambda p: store, lambda t, p: False)  # all four held back
-    for key, value in out.writes[0]:
-        store[key] = value  # type: ignore[assignment]
+    _save(out.writes[0], store)
     assert out.ackable == []
     # After the crash Kafka delivers the shipments topic first (later events), and every
     # topic looks read to its end: the watermark must still wait for the held orders.
@@ -171,9 +194,17 @@ def test_events_held_back_at_a_crash_count_when_delivered_again_after_other_topi
     later = Record("shipments", 0, 0, b"S1", orjson.dumps({
         "event_id": "s0", "type": "delivered", "event_time": "2026-01-20T00:00:00Z",
         "seller_id": "S1", "order_id": "o0"}), handle="s0")
-    again.process([later], lambda p: store, lambda t, p: True)
+    _save(again.process([later], lambda p: store, lambda t, p: True).writes[0], store)
     assert again.active[0].part.engine.sellers == {}, "nothing released before the orders"
     out = again.process(orders, lambda p: store, lambda t, p: True)
+    _save(out.writes[0], store)
     assert not out.dead_letters and out.skipped_total == 0
-    again.flush_idle(lambda t, p: True, now_s=100.0, idle_s=1.0)
-    assert sorted(again.active[0].part.engine.sellers["S1"].orders) == ["o0", "o1", "o2", "o3"]
+    out = again.flush_idle(lambda t, p: True, now_s=100.0, idle_s=1.0)
+    _save(out.writes[0], store)
+    seller = again.active[0].part.engine.sellers["S1"]
+    assert seller.open_objects() == 4
+    # Held in memory while a deadline is pending, else read back from the store.
+    for i in range(4):
+        assert (f"o{i}" in seller.orders
+                or runtime_module.object_key("S1", "order", f"o{i}") in store), i
+    assert "o0" not in seller.orders, "delivered, it waits for no deadline: left in the store"

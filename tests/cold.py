@@ -1,0 +1,40 @@
+"""A dict as the engine's cold store, written the way the worker writes its table."""
+
+from __future__ import annotations
+
+from streams.checkpoint import decode_facts, encode_facts
+from streams.engine import Engine
+from streams.facts import Facts
+from streams.metrics import Kind
+
+
+class DictCold:
+    """Takes an engine's changed objects after each batch, then lets it evict them."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.blobs: dict[tuple[str, Kind, str], bytes] = {}
+        self.evicted = 0
+        engine.track_writes = True
+        engine.cold = self.load
+
+    def load(self, seller_id: str, kind: Kind, key: str) -> Facts | None:
+        blob = self.blobs.get((seller_id, kind, key))
+        return None if blob is None else decode_facts(kind, blob)
+
+    def settle(self, everything: bool = False) -> int:
+        """Write what changed; evict what changed (or every object held) that waits for
+        no deadline. How many were evicted."""
+        engine = self.engine
+        for object_id, facts in engine.dirty_objects.items():
+            if facts is None:
+                self.blobs.pop(object_id, None)
+            else:
+                self.blobs[object_id] = encode_facts(facts)
+        evicted = engine.evict(engine.held() if everything
+                               else [*engine.dirty_objects, *engine.settled])
+        engine.settled.clear()
+        engine.dirty_objects.clear()
+        engine.dirty_sellers.clear()
+        self.evicted += evicted
+        return evicted
