@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
 import os
 import platform
@@ -60,9 +61,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from livegen import LiveLoad, percentile  # noqa: E402
 
+from streams.clock import DAY_MS  # noqa: E402
 from streams.kafka_io import create_topics, produce, reachable, topic_for  # noqa: E402
 from streams.settings import Settings  # noqa: E402
-from streams.simulate import SimulationConfig, write_ndjson  # noqa: E402
+from streams.simulate import DEFAULT_START_MS, SimulationConfig, write_ndjson  # noqa: E402
 
 EVENTS_PER_ORDER = 4.1  # what the simulator makes per order over 30 days, tail cut included
 OUTPUT_FIELDS = ("topic_alerts", "topic_metrics", "topic_dead_letters")
@@ -249,6 +251,11 @@ class GroupWatcher:
 # -- the backlog -------------------------------------------------------------------------
 
 
+def _event_time(line: bytes) -> bytes:
+    """The event time of an event line, as text (RFC 3339 UTC: sorts as it reads)."""
+    return orjson.loads(line)["event_time"].encode() if line.strip() else b""
+
+
 @dataclass(frozen=True)
 class Backlog:
     """A cached simulated event file."""
@@ -267,6 +274,24 @@ class Backlog:
             write_ndjson(SimulationConfig(seed=seed, sellers=sellers, days=days,
                                           orders_per_seller_day=orders_per_seller_day), path)
         return Backlog(path, sellers, days, orders_per_seller_day)
+
+    def with_heavy(self, data_dir: Path, sellers: int, days: int,
+                   orders_per_seller_day: float) -> Backlog:
+        """This backlog and, merged in by event time, `sellers` more sellers ("H" ids) with
+        `days` days of orders ending with this backlog's last day."""
+        path = data_dir / (f"{self.path.stem}-plus-{sellers}h{days}d"
+                           f"{orders_per_seller_day:g}o.ndjson")
+        if not path.exists():
+            log(f"simulating {sellers:,} more sellers x {days} days -> {path.name}")
+            heavy = data_dir / f"heavy-{sellers}h{days}d{orders_per_seller_day:g}o.ndjson"
+            write_ndjson(SimulationConfig(
+                seed=11, sellers=sellers, days=days, seller_prefix="H",
+                orders_per_seller_day=orders_per_seller_day,
+                start_ms=DEFAULT_START_MS - (days - self.days) * DAY_MS), heavy)
+            with self.path.open("rb") as a, heavy.open("rb") as b, path.open("wb") as out:
+                out.writelines(heapq.merge(a, b, key=_event_time))
+            heavy.unlink()
+        return Backlog(path, self.sellers + sellers, self.days, self.orders_per_seller_day)
 
     def records(self, s: Settings) -> Iterator[tuple[str, bytes, bytes]]:
         """(topic, key, value) of each event, keyed by seller id."""
@@ -892,6 +917,9 @@ class Sizes:
     scale_sellers: int
     scale_days: int
     scale_orders_per_seller_day: float
+    heavy_sellers: int
+    heavy_days: int
+    heavy_orders_per_seller_day: float
     latency_s: float
     stores: tuple[str, ...]
     timeout_s: float
@@ -899,12 +927,12 @@ class Sizes:
 
 def sizes(args: argparse.Namespace) -> Sizes:
     if args.quick:
-        q = Sizes(200, 20_000, 30, 20_000, 0, 2, 1.0, 8.0, ("memory://",), 120)
+        q = Sizes(200, 20_000, 30, 20_000, 0, 2, 1.0, 0, 90, 8.0, 8.0, ("memory://",), 120)
     else:
-        q = Sizes(10_000, 1_000_000, 30, 1_000_000, 1_000_000, 2, 1.0, 60.0,
+        q = Sizes(10_000, 1_000_000, 30, 1_000_000, 1_000_000, 2, 1.0, 1_000, 90, 8.0, 60.0,
                   ("memory://", "rocksdb://"), 1800)
     for field in ("backlog_sellers", "backlog_events", "engine_events", "scale_sellers",
-                  "latency_s"):
+                  "heavy_sellers", "latency_s"):
         value = getattr(args, field)
         if value is not None:
             setattr(q, field, value)
@@ -1022,6 +1050,22 @@ def state_scale(bootstrap: str, prefix: str, tmp: Path, data_dir: Path, z: Sizes
         out["worker_rocksdb"] = w
         log("state at scale: engine alone")
         out["engine"] = state_in_process(scale.path)
+        if z.heavy_sellers:
+            heavy = scale.with_heavy(data_dir, z.heavy_sellers, z.heavy_days,
+                                     z.heavy_orders_per_seller_day)
+            h = topic_set(bootstrap, f"{prefix}-sh", f"{prefix}-sh")
+            log(f"state at scale, plus {z.heavy_sellers:,} sellers with {z.heavy_days} days: "
+                f"producing {heavy.path.name}")
+            out["heavy_backlog"] = heavy.load(h)
+            out["heavy_backlog"].update({
+                "heavy_sellers": z.heavy_sellers, "heavy_days": z.heavy_days,
+                "heavy_orders_per_seller_day": z.heavy_orders_per_seller_day})
+            log("state at scale, plus the heavy sellers: worker, rocksdb://")
+            out["heavy_worker_rocksdb"] = worker_backlog(
+                h, f"{prefix}-shw", "rocksdb://", tmp, end_offsets(h, list(h.input_topics)),
+                timeout_s=z.timeout_s, max_message_bytes=max_message_bytes)
+            log("state at scale, plus the heavy sellers: engine alone (holding every object)")
+            out["heavy_engine"] = state_in_process(heavy.path)
     log("state of the throughput backlog: engine alone")
     out["engine_backlog"] = state_in_process(backlog.path)
     return out
@@ -1153,7 +1197,20 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                     f"{sw['worker'].get('open_objects', 0):,.0f} open objects",
                     f"RSS {_mb(sw['rss_bytes'])} ({_fmt(per, ' B')}/seller), disk "
                     f"{_mb(sw['data_dir_bytes'])}", _ld(sw.get("load_before"))))
+    hw, hb = st.get("heavy_worker_rocksdb"), st.get("heavy_backlog")
+    if hw and hb:
+        if hw.get("completed"):
+            extra = (hw["rss_bytes"] - sw["rss_bytes"]) / hb["heavy_sellers"] if sw else None
+            out.append((f"5  the same plus {hb['heavy_sellers']:,} sellers with "
+                        f"{hb['heavy_days']} days ({hw['worker'].get('open_objects', 0):,.0f} "
+                        f"open objects)",
+                        f"RSS {_mb(hw['rss_bytes'])} (+{_fmt(extra, ' B')} per seller added), "
+                        f"disk {_mb(hw['data_dir_bytes'])}", _ld(hw.get("load_before"))))
+        else:
+            out.append((f"5  the same plus {hb['heavy_sellers']:,} sellers with "
+                        f"{hb['heavy_days']} days", failure(hw), _ld(hw.get("load_before"))))
     for key, label in (("engine", "5  engine alone, scale backlog"),
+                       ("heavy_engine", "5  engine alone (every object held), plus heavy"),
                        ("engine_backlog", "5  engine alone, throughput backlog")):
         es = st.get(key)
         if es and "error" not in es:
@@ -1195,6 +1252,35 @@ def failure(w: dict[str, Any]) -> str:
 
 
 def extrapolate(r: dict[str, Any]) -> dict[str, Any] | None:
+    """1,000,000 sellers all with state, 0.1 %, 1 % or 10 % of them with 90 days of orders.
+
+    From the worker's RSS measured twice: on the scale backlog (bytes per seller with
+    state), and on it plus the heavy sellers (bytes per heavy seller, the difference).
+    Results from before the heavy run (2026-11-27) use `extrapolate_engine`.
+    """
+    st = r.get("state", {})
+    a, b, hb = st.get("worker_rocksdb"), st.get("heavy_worker_rocksdb"), st.get("heavy_backlog")
+    if not (a and a.get("completed") and b and b.get("completed") and hb):
+        return extrapolate_engine(r)
+    base = a.get("rss_at_start_bytes") or 0
+    light = (a["rss_bytes"] - base) / a["worker"]["sellers"]
+    heavy = (b["rss_bytes"] - a["rss_bytes"]) / hb["heavy_sellers"]
+    est = {f"{frac:.1%}": base + 1_000_000 * ((1 - frac) * light + frac * heavy)
+           for frac in (0.0, 0.001, 0.01, 0.1)}
+    return {
+        "worker_rss_bytes_per_seller": light,
+        "worker_rss_bytes_per_heavy_seller": heavy,
+        "heavy_days": hb["heavy_days"],
+        "heavy_orders_per_seller_day": hb["heavy_orders_per_seller_day"],
+        "worker_rss_base_bytes": base,
+        "rss_bytes_for_1m_sellers_by_90_day_fraction": est,
+        "summary": f"{light:,.0f} B/seller, {heavy:,.0f} B/seller with {hb['heavy_days']} "
+                   f"days: " + ", ".join(f"{k} with {hb['heavy_days']} days "
+                                         f"{v / 2**30:,.2f} GiB" for k, v in est.items()),
+    }
+
+
+def extrapolate_engine(r: dict[str, Any]) -> dict[str, Any] | None:
     """1,000,000 sellers, from bytes per seller and per open object, measured twice.
 
     The engine alone ran on two compositions (many sellers with few objects; fewer sellers
@@ -1275,6 +1361,10 @@ def main() -> int:
     p.add_argument("--scale-sellers", type=int, default=None,
                    help="sellers of the state-at-scale backlog, 0 skips the worker part "
                         "[1,000,000; quick 0]")
+    p.add_argument("--heavy-sellers", type=int, default=None,
+                   help="sellers with 90 days of orders (8 a day on average) added to the "
+                        "state-at-scale backlog for a second worker run, 0 skips it "
+                        "[1,000; quick 0]")
     p.add_argument("--stores", default=None,
                    help="worker stores, comma separated [memory://,rocksdb://; quick memory://]")
     p.add_argument("--latency-s", type=float, default=None, help="[60; quick 8]")

@@ -61,6 +61,8 @@ class SimulationConfig:
     start_ms: int = DEFAULT_START_MS
     degrading_fraction: float = 0.03
     disorder_ms: int = 0
+    seller_prefix: str = "S"
+    """Seller ids are this and a five-digit number (distinct prefixes: distinct sellers)."""
 
     def __post_init__(self) -> None:
         if self.sellers < 0 or self.days < 0 or self.disorder_ms < 0:
@@ -102,8 +104,8 @@ class _Seller:
     __slots__ = ("cancel_p", "counters", "degrade_day", "degrade_ms", "fba", "late_p", "market",
                  "mode", "neg_p", "rate", "severity", "sid", "track_p")
 
-    def __init__(self, index: int, rate: float, rng: random.Random) -> None:
-        self.sid = f"S{index:05d}"
+    def __init__(self, index: int, rate: float, rng: random.Random, prefix: str = "S") -> None:
+        self.sid = f"{prefix}{index:05d}"
         self.rate = rate
         self.fba = 0.0 if rng.random() < 0.4 else rng.uniform(0.1, 0.9)
         self.market = _MARKETS[0] if rng.random() < 0.7 else rng.choice(_MARKETS[1:])
@@ -134,7 +136,8 @@ def _make_sellers(config: SimulationConfig) -> list[_Seller]:
     rng = random.Random(f"sellers:{config.seed}")
     weights = [rng.lognormvariate(0.0, 1.0) for _ in range(config.sellers)]
     scale = config.orders_per_seller_day * config.sellers / (sum(weights) or 1.0)
-    sellers = [_Seller(i + 1, w * scale, rng) for i, w in enumerate(weights)]
+    sellers = [_Seller(i + 1, w * scale, rng, config.seller_prefix)
+               for i, w in enumerate(weights)]
     median = sorted(weights)[len(weights) // 2] if weights else 0.0
     big = [s for s, w in zip(sellers, weights, strict=True) if w >= median]
     count = _degraded_count(config)
