@@ -63,6 +63,7 @@ from livegen import LiveLoad, percentile  # noqa: E402
 
 from streams.clock import DAY_MS  # noqa: E402
 from streams.kafka_io import create_topics, produce, reachable, topic_for  # noqa: E402
+from streams.partitioner import partition_for  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.simulate import DEFAULT_START_MS, SimulationConfig, write_ndjson  # noqa: E402
 
@@ -640,8 +641,9 @@ def engine_alone(events: int, data_dir: Path, *, jsonschema: bool) -> dict[str, 
 def worker_backlog(inputs: Settings, app_id: str, store: str, tmp: Path, ends: dict[
         TopicPartition, int], *, timeout_s: float, profile: Path | None = None,
         profile_window: tuple[float, float] = (20.0, 60.0), batch_size: int | None = None,
-        max_message_bytes: int = 0) -> dict[str, Any]:
-    """One worker from start until the group has committed every input offset.
+        max_message_bytes: int = 0, restart: bool = False) -> dict[str, Any]:
+    """One worker from start until the group has committed every input offset (with
+    `restart`, then another on the state it left: `restarted`).
 
     With `profile`, py-spy samples it for profile_window[1] seconds starting
     profile_window[0] seconds after its first commit, and the run ends with the sampling
@@ -705,6 +707,9 @@ def worker_backlog(inputs: Settings, app_id: str, store: str, tmp: Path, ends: d
             out["error"] = f"not all committed ({out['committed']}/{out['events']})"
             out["log"] = str(worker.log_path)
             out["log_errors"] = log_errors(worker.log_path)
+        elif restart:
+            worker.stop()
+            out["restarted"] = worker_restarted(s, data, store, timeout_s)
     finally:
         worker.stop()
         for spy in spies:
@@ -714,6 +719,54 @@ def worker_backlog(inputs: Settings, app_id: str, store: str, tmp: Path, ends: d
         out["profile"] = summarize_profile(profile.with_suffix(".txt"))
     shutil.rmtree(data, ignore_errors=True)
     return out
+
+
+def worker_restarted(s: Settings, data: Path, store: str, timeout_s: float) -> dict[str, Any]:
+    """A worker started again on the local state and changelog another left.
+
+    A partition is restored when its first record comes, so once the worker has its
+    partitions, one event per partition is sent, too late to count (dead-lettered; it
+    changes no state): the time until the group commits them is the restore's, and the
+    RSS then is what the restored state takes (the peak: what restoring took).
+    """
+    worker = Worker(s, data, store=store, lateness_ms=60_000)
+    peak = [0]
+    worker.start()
+    try:
+        rss_start = worker.wait_web()
+        assigned_s = worker.wait_assigned(timeout_s=300)
+        sellers: dict[int, str] = {}
+        for i in range(1, 10_000):
+            sellers.setdefault(partition_for(f"S{i:05d}", s.partitions), f"S{i:05d}")
+            if len(sellers) == s.partitions:
+                break
+        late = [(topic_for("order_cancelled", s), sid.encode(), orjson.dumps({
+            "event_id": f"restart-{sid}", "type": "order_cancelled",
+            "event_time": "2020-01-01T00:00:00.000Z", "seller_id": sid,
+            "order_id": "restart", "cancelled_by": "buyer", "reason": "other"}))
+            for sid in sellers.values()]
+        before = end_offsets(s, list(s.input_topics))
+        sent_at = time.perf_counter()
+        asyncio.run(produce(s, iter(late)))
+        ends = end_offsets(s, list(s.input_topics))
+        assert sum(ends.values()) - sum(before.values()) == len(late)
+
+        def on_poll(n: int) -> None:
+            peak[0] = max(peak[0], proc_rss(worker.pid)[0])
+
+        watcher = GroupWatcher(s.bootstrap_servers, s.app_id, ends)
+        out = asyncio.run(watcher.watch(sent_at, timeout_s, worker.alive, on_poll))
+        restore_s = time.perf_counter() - sent_at
+        time.sleep(1.5)
+        rss, hwm = proc_rss(worker.pid)
+        return {"completed": out["completed"], "assigned_after_s": assigned_s,
+                "restore_s": restore_s, "rss_at_start_bytes": rss_start, "rss_bytes": rss,
+                "rss_peak_bytes": max(hwm, peak[0]), "worker": worker.metrics(),
+                "log": str(worker.log_path)}
+    except RuntimeError as exc:
+        return {"completed": False, "error": str(exc)[:2000], "log": str(worker.log_path)}
+    finally:
+        worker.stop()
 
 
 def too_large(w: dict[str, Any]) -> bool:
@@ -1063,7 +1116,7 @@ def state_scale(bootstrap: str, prefix: str, tmp: Path, data_dir: Path, z: Sizes
             log("state at scale, plus the heavy sellers: worker, rocksdb://")
             out["heavy_worker_rocksdb"] = worker_backlog(
                 h, f"{prefix}-shw", "rocksdb://", tmp, end_offsets(h, list(h.input_topics)),
-                timeout_s=z.timeout_s, max_message_bytes=max_message_bytes)
+                timeout_s=z.timeout_s, max_message_bytes=max_message_bytes, restart=True)
             log("state at scale, plus the heavy sellers: engine alone (holding every object)")
             out["heavy_engine"] = state_in_process(heavy.path)
     log("state of the throughput backlog: engine alone")
@@ -1209,6 +1262,14 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         else:
             out.append((f"5  the same plus {hb['heavy_sellers']:,} sellers with "
                         f"{hb['heavy_days']} days", failure(hw), _ld(hw.get("load_before"))))
+        again = hw.get("restarted")
+        if again and again.get("completed"):
+            out.append(("5  a new worker restoring that state (one record per partition)",
+                        f"restored in {again['restore_s']:,.1f} s, RSS {_mb(again['rss_bytes'])}"
+                        f" (peak {_mb(again['rss_peak_bytes'])})", ""))
+        elif again:
+            out.append(("5  a new worker restoring that state",
+                        "did not finish: " + again.get("error", "")[:60], ""))
     for key, label in (("engine", "5  engine alone, scale backlog"),
                        ("heavy_engine", "5  engine alone (every object held), plus heavy"),
                        ("engine_backlog", "5  engine alone, throughput backlog")):

@@ -9,6 +9,7 @@ restore rather than stored.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from operator import attrgetter
 from typing import Any, Final
 
@@ -136,10 +137,9 @@ def partition_state(part: Partition, positions: dict[str, int],
     ))
 
 
-def restore_partition(part: Partition, blob: bytes | None, sellers: list[SellerState]) -> (
-    PartitionState | None
-):
-    """Load a partition's state and sellers into a fresh `Partition`."""
+def restore_partition(part: Partition, blob: bytes | None,
+                      sellers: Iterable[SellerState]) -> PartitionState | None:
+    """Load a partition's state and sellers (taken one at a time) into a fresh `Partition`."""
     state = msgspec.msgpack.decode(blob, type=PartitionState) if blob else None
     clock = state.clock_ms if state else None
     part.engine.restore(clock, sellers)

@@ -467,40 +467,49 @@ class Engine:
         """Load saved sellers into an empty engine and set its clock (streams.checkpoint).
 
         Window sums and the deadline heap are derived from the sellers, so they are
-        rebuilt here; nothing is judged and no alert is raised.
+        rebuilt here; nothing is judged and no alert is raised. Sellers are taken one at a
+        time: with a cold store, a seller's objects that wait for no deadline are evicted
+        before the next seller is read, so a restore holds no more than the engine did.
         """
+        timed = clock_ms is not None and clock_ms != _NEVER
+        if timed:
+            assert clock_ms is not None
+            self.clock_ms = clock_ms
+            self.day = clock_ms // DAY_MS
+            for j, e in enumerate(self.entries):
+                self.win_hi[j] = self.day - e.lag_days
+                self.win_lo[j] = self.day - e.lag_days - e.window_days
+                self.versions[j] = e.version_at(self.day)
+            for slot, entries in enumerate(self.plan.entries_of_slot):
+                self.floor[slot] = min(self.win_lo[j] for j in entries)
         for seller in sellers:
-            self.sellers[seller.seller_id] = seller
+            seller_id = seller.seller_id
+            self.sellers[seller_id] = seller
             for kind in KINDS:
                 for facts in seller.objects(kind).values():
                     if facts.wake_ms is not None:
-                        heapq.heappush(self._wakes, (facts.wake_ms, seller.seller_id,
+                        heapq.heappush(self._wakes, (facts.wake_ms, seller_id,
                                                      _KIND_NO[kind], facts.key))
                     if facts.expiry_day is not None:
                         self._expiries.setdefault(facts.expiry_day, []).append(
-                            (seller.seller_id, _KIND_NO[kind], facts.key))
-        if clock_ms is None or clock_ms == _NEVER:
-            return
-        self.clock_ms = clock_ms
-        self.day = clock_ms // DAY_MS
-        for j, e in enumerate(self.entries):
-            self.win_hi[j] = self.day - e.lag_days
-            self.win_lo[j] = self.day - e.lag_days - e.window_days
-            self.versions[j] = e.version_at(self.day)
-        for slot, entries in enumerate(self.plan.entries_of_slot):
-            self.floor[slot] = min(self.win_lo[j] for j in entries)
-        for seller in self.sellers.values():
-            self._rebuild_buckets(seller)
-            for slot, entries in enumerate(self.plan.entries_of_slot):
-                buckets = seller.buckets[slot]
-                for j in entries:
-                    total = window_sum(buckets, self.win_lo[j], self.win_hi[j]) if buckets else 0
-                    seller.sums[j] = total
-                    # Statuses are saved apart from the objects: bring them in line with
-                    # the recounted rates, silently. Whatever the saved objects record was
-                    # alerted before they were written (outputs go first).
-                    seller.status[j] = judge(self.entries[j], self.versions[j],
-                                             total & 0xFFFFFFFF, total >> 32, seller.status[j])
+                            (seller_id, _KIND_NO[kind], facts.key))
+            if timed:
+                self._rebuild_buckets(seller)
+                for slot, entries in enumerate(self.plan.entries_of_slot):
+                    buckets = seller.buckets[slot]
+                    for j in entries:
+                        total = (window_sum(buckets, self.win_lo[j], self.win_hi[j])
+                                 if buckets else 0)
+                        seller.sums[j] = total
+                        # Statuses are saved apart from the objects: bring them in line
+                        # with the recounted rates, silently. Whatever the saved objects
+                        # record was alerted before they were written (outputs go first).
+                        seller.status[j] = judge(self.entries[j], self.versions[j],
+                                                 total & 0xFFFFFFFF, total >> 32,
+                                                 seller.status[j])
+            if self.cold is not None:
+                self.evict([(seller_id, kind, key) for kind in KINDS
+                            for key in seller.objects(kind)])
 
     def _rebuild_buckets(self, seller: SellerState) -> None:
         """Recount the buckets from the objects' applied contributions.

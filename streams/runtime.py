@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Final, cast
@@ -276,36 +276,43 @@ class Runtime:
         self.active.pop(partition, None)
 
     def _restore(self, partition: int, store: Mapping[bytes, bytes]) -> PartitionRuntime:
-        sellers: dict[str, SellerState] = {}
-        facts: list[tuple[str, str, bytes]] = []
-        for raw_key, blob in list(store.items()):
-            key = raw_key.decode()
-            tag, _, rest = key.partition(SEP)
-            if tag == "s" and partition_for(rest, self.partitions_total) == partition:
-                sellers[rest] = decode_seller(blob)
-            elif tag == "o":
-                seller_id, kind, _ = rest.split(SEP, 2)
+        n_slots = len({e.metric for e in self.profile.entries})
+        n_entries = len(self.profile.entries)
+        statuses: dict[str, SellerState] = {}
+        for raw_key, blob in store.items():
+            if raw_key.startswith(_SELLER_TAG):
+                seller_id = raw_key[len(_SELLER_TAG):].decode()
                 if partition_for(seller_id, self.partitions_total) == partition:
-                    facts.append((seller_id, kind, blob))
-        for seller_id, kind, blob in facts:
-            seller = sellers.get(seller_id)
-            if seller is None:  # objects whose seller never changed a bucket
-                seller = sellers[seller_id] = SellerState(
-                    seller_id, len({e.metric for e in self.profile.entries}),
-                    len(self.profile.entries))
-            add_facts(seller, kind, decode_facts(kind, blob))
+                    statuses[seller_id] = decode_seller(blob)
+        counted = [0, 0]
+
+        def sellers() -> Iterator[SellerState]:
+            """Each seller with its objects, one at a time (the engine may evict some before
+            the next is read)."""
+            for seller_id, objects in _objects_by_seller(store, partition,
+                                                         self.partitions_total):
+                seller = statuses.pop(seller_id, None)
+                if seller is None:  # objects whose seller never changed a bucket
+                    seller = SellerState(seller_id, n_slots, n_entries)
+                for kind, blob in objects:
+                    add_facts(seller, kind, decode_facts(kind, blob))
+                counted[0] += 1
+                counted[1] += len(objects)
+                yield seller
+            counted[0] += len(statuses)
+            yield from statuses.values()  # sellers with no open object
+
         part = Partition(self.profile, self.allowed_lateness_ms)
         part.engine.track_writes = True
-        state = restore_partition(part, store.get(partition_key(partition)),
-                                  list(sellers.values()))
-        pr = PartitionRuntime(part, self.topics)
-        evicted = 0
         if self.evict_settled:
             part.engine.cold = partial(_load_facts, store)
-            evicted = part.engine.evict(part.engine.held())
-        log.info("Partition %d restored: %d sellers, %d objects (%d of them left in the "
-                 "store), positions %s", partition, len(sellers), len(facts), evicted,
-                 state.positions if state else {})
+        state = restore_partition(part, store.get(partition_key(partition)), sellers())
+        pr = PartitionRuntime(part, self.topics)
+        held = sum(len(s.orders) + len(s.messages or ()) + len(s.returns or ())
+                   for s in part.engine.sellers.values())
+        log.info("Partition %d restored: %d sellers, %d objects (%d of them held in memory, "
+                 "the others left in the store), positions %s", partition, counted[0],
+                 counted[1], held, state.positions if state else {})
         if state is not None:
             pr.positions = dict(state.positions)
             pr.topic_max_ms = dict(state.topic_max_ms)
@@ -508,6 +515,42 @@ def _unpublished(pr: PartitionRuntime, alerts: list[Alert]) -> list[Alert]:
 
 def _flip(caught_up: Callable[[str, int], bool], partition: int, topic: str) -> bool:
     return caught_up(topic, partition)
+
+
+_SELLER_TAG: Final = f"s{SEP}".encode()
+_OBJECT_TAG: Final = f"o{SEP}".encode()
+
+
+def _objects_by_seller(store: Mapping[bytes, bytes], partition: int, partitions: int) -> (
+    Iterator[tuple[str, list[tuple[str, bytes]]]]
+):
+    """(seller id, [(kind, saved facts)]) of the partition's sellers with objects, one
+    seller at a time. A RocksDB database iterates in key order, so a seller's objects
+    come together; a dict (memory://, already all in memory) is sorted first."""
+    items: Iterable[tuple[bytes, bytes]] = (
+        ((key, store[key]) for key in sorted(store)) if isinstance(store, dict)
+        else store.items())
+    current: str | None = None
+    objects: list[tuple[str, bytes]] = []
+    previous = b""
+    mine = False
+    for raw_key, blob in items:
+        if not raw_key.startswith(_OBJECT_TAG):
+            continue
+        if raw_key < previous:
+            raise RuntimeError(f"the store does not iterate in key order ({raw_key!r} after "
+                               f"{previous!r}): a seller's objects must come together")
+        previous = raw_key
+        seller_id, kind, _ = raw_key[len(_OBJECT_TAG):].decode().split(SEP, 2)
+        if seller_id != current:
+            if current is not None and objects:
+                yield current, objects
+            current, objects = seller_id, []
+            mine = partition_for(seller_id, partitions) == partition
+        if mine:
+            objects.append((kind, blob))
+    if current is not None and objects:
+        yield current, objects
 
 
 def _load_facts(store: Mapping[bytes, bytes], seller_id: str, kind: Kind,

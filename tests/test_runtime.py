@@ -139,6 +139,10 @@ def test_objects_left_in_the_store_change_no_output_and_take_less_memory() -> No
         rt, store = runtime(evict), {}
         alerts = _run(rt, batches[:10], store)
         again = runtime(evict)  # restored from the store mid-way
+        restored = again.ensure(0, store).part.engine
+        hot = [f for s in restored.sellers.values() for kind in ("order", "message", "return")
+               for f in s.objects(kind).values()]
+        assert hot and all(f.wake_ms is not None for f in hot) == evict
         alerts += _run(again, batches[10:], store)
         engine = again.active[0].part.engine
         held = sum(len(s.orders) + len(s.messages or ()) + len(s.returns or ())
@@ -208,3 +212,25 @@ def test_events_held_back_at_a_crash_count_when_delivered_again_after_other_topi
         assert (f"o{i}" in seller.orders
                 or runtime_module.object_key("S1", "order", f"o{i}") in store), i
     assert "o0" not in seller.orders, "delivered, it waits for no deadline: left in the store"
+
+
+def test_restoring_from_a_store_out_of_key_order_fails_rather_than_split_a_seller() -> None:
+    from collections.abc import Iterator, Mapping
+
+    records = _simulated_records()
+    store: dict[bytes, bytes] = {}
+    _run(runtime(), [records[:2000]], store)
+
+    class Unordered(Mapping[bytes, bytes]):  # neither a dict nor in key order
+        def __getitem__(self, key: bytes) -> bytes:
+            return store[key]
+
+        def __iter__(self) -> Iterator[bytes]:
+            return iter(sorted(store, reverse=True))
+
+        def __len__(self) -> int:
+            return len(store)
+
+    with pytest.raises(RuntimeError, match="key order"):
+        runtime().ensure(0, Unordered())
+    assert runtime().ensure(0, store).part.engine.open_objects() > 100
