@@ -482,6 +482,8 @@ class Worker:
                 sellers += v
             elif name == "sellerperf_open_objects":
                 out["open_objects"] = v
+            elif name == "sellerperf_open_objects_in_memory":
+                out["open_objects_in_memory"] = v
             elif name.startswith("sellerperf_events_consumed_total{"):
                 out["events_consumed"] = out.get("events_consumed", 0) + v
             elif name.startswith("sellerperf_invalid_events_total{"):

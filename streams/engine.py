@@ -13,7 +13,7 @@ no Kafka, no wall clock.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -134,8 +134,10 @@ class Engine:
         self.stats = EngineStats()
         self._wakes: list[tuple[int, str, int, str]] = []
         self._pending: set[tuple[str, int]] | None = None
-        self._expiries: dict[int, list[tuple[str, int, str]]] = {}
-        """Day -> objects whose facts may be dropped once that day begins."""
+        self._expiries: dict[int, dict[str, bytes]] = {}
+        """Day -> seller -> the objects whose facts may be dropped once that day begins,
+        packed (`_list_expiry`): most open objects are in the cold store, and this list is
+        what memory still holds of them, so a few bytes each rather than a tuple."""
         # The plan's tables, one attribute lookup away on the hot path.
         self._by_kind = self.plan.by_kind
         self._by_type = self.plan.by_type
@@ -366,7 +368,7 @@ class Engine:
         """Retention: drop objects whose expiry passed before this day began."""
         due = sorted(d for d in self._expiries if d <= day)
         for d in due:
-            for seller_id, kind_no, key in self._expiries.pop(d):
+            for seller_id, kind_no, key in _unpack_expiries(self._expiries.pop(d)):
                 seller = self.sellers.get(seller_id)
                 if seller is None:
                     continue
@@ -382,7 +384,7 @@ class Engine:
                     # (Not saved for a cold object: its saved expiry day is looked at
                     # again on a restore, which lists it then.)
                     facts.expiry_day = expiry_day
-                    self._expiries.setdefault(expiry_day, []).append((seller_id, kind_no, key))
+                    self._list_expiry(expiry_day, seller_id, kind_no, key)
                     if cold:
                         seller.cold += 1
                     continue
@@ -398,17 +400,32 @@ class Engine:
             # Expiry only moves later as facts accumulate; `_expire` checks again then.
             day = _expiry_ms(kind, facts, self._hold_ms) // DAY_MS + 1
             facts.expiry_day = day
-            self._expiries.setdefault(day, []).append((seller_id, _KIND_NO[kind], facts.key))
+            self._list_expiry(day, seller_id, _KIND_NO[kind], facts.key)
         clock = self.clock_ms
         wake = facts.wake_ms
-        nxt = wake
+        nxt = None
         for deadlines in self._deadlines[kind]:
             for d in deadlines(facts):
                 if clock <= d and (nxt is None or d < nxt):
                     nxt = d
-        if nxt is not None and (wake is None or nxt < wake):
+        if nxt is None:
+            # Nothing waits on the clock (shipped, replied ...), and nothing will until the
+            # facts change: a wake already queued is stale (`_wake` skips it), and the
+            # object may go to a cold store.
+            facts.wake_ms = None
+        elif wake is None or nxt < wake:
             facts.wake_ms = nxt
             heapq.heappush(self._wakes, (nxt, seller_id, _KIND_NO[kind], facts.key))
+
+    def _list_expiry(self, day: int, seller_id: str, kind_no: int, key: str) -> None:
+        """Look at an object at the start of `day` (retention)."""
+        sellers = self._expiries.get(day)
+        if sellers is None:
+            sellers = self._expiries[day] = {}
+        raw = key.encode()
+        entry = bytes((kind_no, len(raw) >> 8, len(raw) & 0xFF)) + raw
+        packed = sellers.get(seller_id)
+        sellers[seller_id] = entry if packed is None else packed + entry
 
     def _new_day(self, day: int) -> None:
         """Slide every window to end on the new day and re-judge what changed."""
@@ -491,8 +508,8 @@ class Engine:
                         heapq.heappush(self._wakes, (facts.wake_ms, seller_id,
                                                      _KIND_NO[kind], facts.key))
                     if facts.expiry_day is not None:
-                        self._expiries.setdefault(facts.expiry_day, []).append(
-                            (seller_id, _KIND_NO[kind], facts.key))
+                        self._list_expiry(facts.expiry_day, seller_id, _KIND_NO[kind],
+                                          facts.key)
             if timed:
                 self._rebuild_buckets(seller)
                 for slot, entries in enumerate(self.plan.entries_of_slot):
@@ -604,6 +621,17 @@ class Engine:
     def open_objects(self) -> int:
         """Objects whose facts are held."""
         return sum(s.open_objects() for s in self.sellers.values())
+
+
+def _unpack_expiries(sellers: dict[str, bytes]) -> Iterator[tuple[str, int, str]]:
+    """(seller id, kind number, key) of each object listed by `Engine._list_expiry`."""
+    for seller_id, packed in sellers.items():
+        at = 0
+        while at < len(packed):
+            kind_no, hi, lo = packed[at], packed[at + 1], packed[at + 2]
+            end = at + 3 + (hi << 8 | lo)
+            yield seller_id, kind_no, packed[at + 3:end].decode()
+            at = end
 
 
 def _kind_of(cls: type) -> Kind:

@@ -113,8 +113,10 @@ def _late_shipment(f: OrderFacts, wm: int) -> int:
 
 
 def _late_shipment_deadlines(f: OrderFacts) -> tuple[int, ...]:
-    # Only while the outcome still waits on the clock: not shipped, not cancelled.
-    if f.placed_ms is None or f.ship_ms is not None or f.cancelled_by is not None:
+    # Only while the outcome still waits on the clock: a seller-fulfilled order, not
+    # shipped, not cancelled.
+    if (f.placed_ms is None or f.channel != "seller" or f.ship_ms is not None
+            or f.cancelled_by is not None):
         return ()
     return (f.expected_ship_ms,)
 
@@ -178,7 +180,7 @@ def contact_response(hours: int) -> Metric:
         return pack(received, replied <= due)
 
     def deadlines(f: MessageFacts) -> tuple[int, ...]:
-        if f.received_ms is None or f.replied_ms is not None:
+        if f.received_ms is None or not f.needs_reply or f.replied_ms is not None:
             return ()
         return (f.received_ms + limit_ms,)
 

@@ -89,13 +89,14 @@ class PopulationCollector(Collector):
                                 "Wall clock minus the engine's event-time clock, per partition",
                                 labels=["partition"])
         now_ms = time.time() * 1000
-        open_objects = 0
+        open_objects = cold = 0
         for partition, pr in self.runtime.iter_partitions():
             engine = pr.part.engine
             if engine.clock_ms > 0:
                 lag.add_metric([str(partition)], (now_ms - engine.clock_ms) / 1000)
             for seller in engine.sellers.values():
                 open_objects += seller.open_objects()
+                cold += seller.cold
                 for j, total in enumerate(seller.sums):
                     counts[j][seller.status[j]] += 1
                     den = total >> 32
@@ -121,8 +122,12 @@ class PopulationCollector(Collector):
         yield rates
         yield lag
         yield GaugeMetricFamily("sellerperf_open_objects",
-                                "Orders, messages and returns whose facts are held",
+                                "Orders, messages and returns whose facts are kept",
                                 value=open_objects)
+        yield GaugeMetricFamily("sellerperf_open_objects_in_memory",
+                                "Open objects held in memory (the others, waiting for no "
+                                "deadline, are in the table's store)",
+                                value=open_objects - cold)
         yield GaugeMetricFamily("sellerperf_partitions_active",
                                 "Input partitions this worker processes",
                                 value=len(self.runtime.active))

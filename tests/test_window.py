@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from cold import DictCold
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -127,17 +128,22 @@ def test_refund_deadline_is_two_business_days_after_receipt(received, due):
 # -- retention --------------------------------------------------------------
 
 
-def old_objects(ev) -> list:
+ODD_ID = "\U0001f600\x1f" * 60
+"""120 characters, 300 bytes in UTF-8, a control character inside: ids are any text."""
+
+
+def old_objects(ev, prefix: str = "") -> list:
     """Day 0: 5 orders (one defective), 3 answered messages, 2 refunded returns: 10 objects."""
-    out = [ev.placed(f"old{i}", T0 + i * HOUR_MS) for i in range(5)]
-    out.append(ev.feedback("old1", T0 + 6 * HOUR_MS, 1))
+    out = [ev.placed(f"{prefix}old{i}", T0 + i * HOUR_MS) for i in range(5)]
+    out.append(ev.feedback(f"{prefix}old1", T0 + 6 * HOUR_MS, 1))
     for m in range(3):
-        out.append(ev.message(f"m-old{m}", T0 + 7 * HOUR_MS + m))
-        out.append(ev.make("seller_replied", T0 + 8 * HOUR_MS + m, message_id=f"m-old{m}"))
+        mid = f"{prefix}m-old{m}"
+        out.append(ev.message(mid, T0 + 7 * HOUR_MS + m))
+        out.append(ev.make("seller_replied", T0 + 8 * HOUR_MS + m, message_id=mid))
     for r in range(2):
-        rid = f"r-old{r}"
+        rid = f"{prefix}r-old{r}"
         t = T0 + 9 * HOUR_MS + r
-        out.append(ev.make("return_requested", t, return_id=rid, order_id=f"old{r}"))
+        out.append(ev.make("return_requested", t, return_id=rid, order_id=f"{prefix}old{r}"))
         out.append(ev.make("return_authorised", t + HOUR_MS, return_id=rid))
         out.append(ev.make("return_received", t + DAY_MS, return_id=rid))
         out.append(ev.make("refund_issued", t + DAY_MS + HOUR_MS, return_id=rid))
@@ -163,13 +169,25 @@ def rates_of(engine: Engine) -> dict[str, tuple[int, int]]:
     return engine.rates("s1") or {e.name: (0, 0) for e in engine.entries}
 
 
-def test_retention_drops_old_facts_without_changing_any_rate(amazon, ev):
+@pytest.mark.parametrize("cold", [False, True], ids=["all-held", "cold-store-odd-ids"])
+def test_retention_drops_old_facts_without_changing_any_rate(amazon, ev, cold):
     engine, reference = Engine(amazon), Engine(amazon)  # the reference never saw the old objects
-    for event in old_objects(ev):
+    # With a cold store every object waiting for no deadline is evicted after each step,
+    # so retention reads them back to drop them (and deletes them from the store).
+    store = DictCold(engine) if cold else None
+
+    def settle() -> None:
+        if store is not None:
+            store.settle(everything=True)
+
+    for event in old_objects(ev, ODD_ID if cold else ""):
         engine.apply(event)
+        settle()
     engine.advance(T0 + 60 * DAY_MS)
+    settle()
     assert engine.open_objects() == 10
     assert engine.stats.expired_total == 0
+    assert store is None or (len(store.blobs) == 10 and store.evicted >= 10)
 
     held = []
     for day in range(61, 201):
@@ -177,15 +195,22 @@ def test_retention_drops_old_facts_without_changing_any_rate(amazon, ev):
             for event in new_objects(ev, day):
                 engine.apply(event)
                 reference.apply(event)
+                settle()
         clock = T0 + day * DAY_MS + 23 * HOUR_MS
         engine.advance(clock)
         reference.advance(clock)
+        settle()
         assert rates_of(engine) == rates_of(reference), f"day {day}"
         held.append(engine.open_objects())
 
     assert engine.stats.expired_total == 10
     assert engine.open_objects() == reference.open_objects() == 5
-    assert sorted(engine.sellers["s1"].orders) == ["new0", "new1", "new2", "new3"]
+    orders = set(engine.sellers["s1"].orders)
+    if store is not None:
+        assert sorted(key for _, _, key in store.blobs) == ["m-new", "new0", "new1", "new2",
+                                                            "new3"]
+        orders |= {key for _, kind, key in store.blobs if kind == "order"}
+    assert sorted(orders) == ["new0", "new1", "new2", "new3"]
     before_new = held[: NEW_DAY - 61]
     assert max(before_new) == 10 and min(before_new) == 0  # all dropped before the new ones
     assert engine.rates("s1")["order_defect_rate_60d"] == (1, 4)
