@@ -128,9 +128,9 @@ class Engine:
         """Sellers whose buckets, statuses or recent ids changed (when tracking writes)."""
         self.dirty_objects: dict[tuple[str, Kind, str], Facts | None] = {}
         """Objects whose facts changed, None when dropped (when tracking writes)."""
-        self.settled: list[tuple[str, Kind, str]] = []
-        """Objects whose deadline passed with nothing to recompute (when tracking writes):
-        unchanged since written, and maybe no deadline left, so `evict` can let them go."""
+        self.loaded: list[tuple[str, Kind, str]] = []
+        """Objects read back from the cold store (when tracking writes): held again, maybe
+        unchanged, so the driver can evict them again (with `dirty_objects`)."""
         self.stats = EngineStats()
         self._wakes: list[tuple[int, str, int, str]] = []
         self._pending: set[tuple[str, int]] | None = None
@@ -152,9 +152,12 @@ class Engine:
         self._alerts: list[Alert] = []
         self._slots_of_kind = {k: tuple(slot for _, slot, _ in v)
                                for k, v in self._by_kind.items()}
+        self.evict_waiting = False
+        """Whether `restore` also evicts objects waiting for a deadline."""
         self.cold: Callable[[str, Kind, str], Facts | None] | None = None
         """Reads back an object `evict` let go of (None: every object stays held). The
-        driver that evicts keeps every object's latest facts there (the worker: the table)."""
+        driver that evicts keeps there the facts of every object as last written (the
+        worker: the table; written after each batch, `dirty_objects`)."""
 
     # -- the hot path --------------------------------------------------------
 
@@ -171,7 +174,8 @@ class Engine:
                 event.seller_id, len(self.plan.metrics), len(self.entries)
             )
         elif seller.cold:
-            self._thaw(seller, *handlers.object_of(event))
+            kind, key = handlers.object_of(event)
+            self._thaw(seller, kind, key)
         kind, facts = handlers.fold(seller, event, t, self.plan)
         self.stats.events_total += 1
         if self.track_writes:
@@ -242,33 +246,36 @@ class Engine:
         elif was_bad and not is_bad:
             seller.forget(slot, facts.key)
 
-    def _thaw(self, seller: SellerState, kind: Kind, key: str) -> None:
-        """Hold again an object of the seller that is in the cold store, if it is."""
-        if key in seller.objects(kind):
-            return
-        facts = self._load(seller, kind, key)
-        if facts is not None:
-            seller.add(kind, facts)
+    def _thaw(self, seller: SellerState, kind: Kind, key: str) -> Facts | None:
+        """The object, held again if it was in the cold store; None if there is none."""
+        facts = seller.objects(kind).get(key)
+        if facts is None and seller.cold:
+            facts = self._load(seller, kind, key)
+            if facts is not None:
+                seller.add(kind, facts)
+                if self.track_writes:
+                    self.loaded.append((seller.seller_id, kind, key))
+        return facts
 
     def _load(self, seller: SellerState, kind: Kind, key: str) -> Facts | None:
         """An object of the seller from the cold store (no longer counted cold), if there."""
         if self.cold is None:
             raise RuntimeError(f"seller {seller.seller_id!r} has {seller.cold} objects in "
                                "a cold store, and the engine has none to read them from")
+        if self.dirty_objects.get((seller.seller_id, kind, key), 0) is None:
+            return None  # dropped since the store was last written: not there any more
         facts = self.cold(seller.seller_id, kind, key)
         if facts is not None:
             seller.cold -= 1
-            # It waited for no deadline when evicted; what was saved may predate that (a
-            # deadline that passed with nothing to recompute is not written).
-            facts.wake_ms = None
         return facts
 
-    def evict(self, objects: Iterable[tuple[str, Kind, str]]) -> int:
-        """Stop holding those of these objects that wait for no deadline; how many.
+    def evict(self, objects: Iterable[tuple[str, Kind, str]], waiting: bool = False) -> int:
+        """Stop holding these objects (with `waiting`, also those waiting for a deadline,
+        which is then read back when it passes); how many were let go.
 
-        The caller has put their latest facts where `cold` reads them (the worker: in the
-        table, written after each batch). An event for an object, or its retention, reads it
-        back; nothing else needs it before then, so the rates do not change.
+        The caller has put their facts as they are now where `cold` reads them (the worker:
+        in the table, written after each batch). An event for an object, its deadline or its
+        retention reads it back; nothing else needs it, so the rates do not change.
         """
         if self.cold is None:
             raise RuntimeError("evict needs a cold store to read objects back from")
@@ -277,7 +284,7 @@ class Engine:
         for seller_id, kind, key in objects:
             seller = sellers.get(seller_id)
             facts = None if seller is None else seller.objects(kind).get(key)
-            if facts is None or facts.wake_ms is not None:
+            if facts is None or (facts.wake_ms is not None and not waiting):
                 continue
             assert seller is not None
             seller.went_cold(self._slots_of_kind[kind], key, facts.last_ms)
@@ -347,7 +354,7 @@ class Engine:
         seller = self.sellers.get(seller_id)
         if seller is None:
             return
-        facts = seller.objects(kind).get(key)
+        facts = self._thaw(seller, kind, key)
         if facts is None or facts.wake_ms != due:
             return  # stale: the object was rescheduled or dropped
         facts.wake_ms = None
@@ -356,13 +363,11 @@ class Engine:
             # No pending deadline has passed (resolved since, shipped, replied ...): the
             # contribution cannot have changed with time.
             self._schedule(seller_id, kind, facts)
-            if self.track_writes and facts.wake_ms is None:
-                self.settled.append((seller_id, kind, key))
-            return
-        self.stats.deadlines_total += 1
-        if self.track_writes:
+        else:
+            self.stats.deadlines_total += 1
+            self._recompute(seller, kind, facts)
+        if self.track_writes:  # its wake changed: what a cold store reads back must too
             self.dirty_objects[(seller_id, kind, key)] = facts
-        self._recompute(seller, kind, facts)
 
     def _expire(self, day: int) -> None:
         """Retention: drop objects whose expiry passed before this day began."""
@@ -526,7 +531,7 @@ class Engine:
                                                  seller.status[j])
             if self.cold is not None:
                 self.evict([(seller_id, kind, key) for kind in KINDS
-                            for key in seller.objects(kind)])
+                            for key in seller.objects(kind)], self.evict_waiting)
 
     def _rebuild_buckets(self, seller: SellerState) -> None:
         """Recount the buckets from the objects' applied contributions.

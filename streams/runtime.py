@@ -41,6 +41,7 @@ log = logging.getLogger("sellerperf.runtime")
 SEP: Final = "\x1f"
 """Separates the parts of a table key (cannot occur in a seller id)."""
 _FAR: Final = 2**62
+EVICT_MODES: Final = ("none", "settled", "all")
 SAVED_HOLD_MAX: Final = 1000
 """Up to this many held events are also saved with the partition state (well under a
 Kafka message), so a restart has them even if an offset was committed past them;
@@ -248,11 +249,13 @@ class Runtime:
     def __init__(self, profile: TargetProfile, allowed_lateness_ms: int, partitions: int,
                  topics: tuple[str, ...], snapshot_interval_s: float = 0.0,
                  snapshot_backlog_interval_s: float | None = None,
-                 evict_settled: bool = True) -> None:
+                 evict: str = "settled") -> None:
         self.profile = profile
-        self.evict_settled = evict_settled
-        """Hold in memory only the objects waiting for a deadline; the rest are read back
-        from the store on their next event (Engine.evict)."""
+        if evict not in EVICT_MODES:
+            raise ValueError(f"evict: got {evict!r}; expected one of {EVICT_MODES}")
+        self.evict = evict
+        """Which objects leave memory after each batch, to be read back from the store when
+        needed (Engine.evict): "settled" (waiting for no deadline), "all" or "none"."""
         self.snapshot_interval_s = snapshot_interval_s
         self.snapshot_backlog_interval_s = (snapshot_interval_s
                                             if snapshot_backlog_interval_s is None
@@ -267,7 +270,7 @@ class Runtime:
         pr = self.active.get(partition)
         if pr is None:
             pr = self.active[partition] = self._restore(partition, store)
-        elif self.evict_settled:
+        elif self.evict != "none":
             pr.part.engine.cold = partial(_load_facts, store)  # the store of now
         return pr
 
@@ -304,8 +307,9 @@ class Runtime:
 
         part = Partition(self.profile, self.allowed_lateness_ms)
         part.engine.track_writes = True
-        if self.evict_settled:
+        if self.evict != "none":
             part.engine.cold = partial(_load_facts, store)
+            part.engine.evict_waiting = self.evict == "all"
         state = restore_partition(part, store.get(partition_key(partition)), sellers())
         pr = PartitionRuntime(part, self.topics)
         held = sum(len(s.orders) + len(s.messages or ()) + len(s.returns or ())
@@ -460,9 +464,10 @@ class Runtime:
             blob = None if seller is None else encode_seller(seller)  # None: forgotten
             writes.append((seller_key(seller_id), blob))
         if engine.cold is not None:  # written above (or before), so they can be read back
-            engine.evict(engine.dirty_objects)
-            engine.evict(engine.settled)
-        engine.settled.clear()
+            waiting = self.evict == "all"
+            engine.evict(engine.dirty_objects, waiting)
+            engine.evict(engine.loaded, waiting)
+        engine.loaded.clear()
         engine.dirty_objects.clear()
         engine.dirty_sellers.clear()
         writes.append((partition_key(partition),

@@ -74,10 +74,11 @@ class Settings:
     idle_flush_s: float = 5.0
     """Once every input of a partition is read to the end and nothing came for this long,
     apply the events the allowed lateness still holds back."""
-    evict_settled: bool = True
-    """Hold in memory only the orders, messages and returns waiting for a deadline; the
-    others stay in the table's store until their next event or their retention (far less
-    memory per seller; a store read when a settled object gets an event)."""
+    evict: str = "settled"
+    """Which open orders, messages and returns leave memory after each batch for the
+    table's store, read back on their next event, deadline or retention: "settled" (those
+    waiting for no deadline), "all" (every one: least memory, a store read for most
+    events), or "none"."""
     max_pending: int = 50_000
     """Events held back per partition before topics read ahead are paused."""
     security_protocol: str = "PLAINTEXT"
@@ -109,19 +110,16 @@ class Settings:
             name = PREFIX + f.name.upper()
             if name in env:
                 values[f.name] = _convert(name, env[name], type(getattr(cls(), f.name)))
-        if values.get("consume", "fetch") not in ("stream", "fetch"):
-            raise SettingsError(f"{PREFIX}CONSUME: got {values['consume']!r}; expected "
-                                f"'stream' or 'fetch'")
+        for name, allowed in (("consume", ("stream", "fetch")),
+                              ("evict", ("none", "settled", "all"))):
+            if values.get(name, allowed[-1]) not in allowed:
+                raise SettingsError(
+                    f"{PREFIX}{name.upper()}: got {values[name]!r}; expected "
+                    + " or ".join(repr(a) for a in allowed))
         return cls(**values)
 
 
 def _convert(name: str, raw: str, kind: type) -> Any:
-    if kind is bool:
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off"):
-            return False
-        raise SettingsError(f"{name}: got {raw!r}; expected true or false")
     try:
         if kind is int:
             return int(raw)

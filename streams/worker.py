@@ -89,7 +89,7 @@ def create_app(settings: Settings) -> faust.App:
     state = StateWriter(app, table)
     runtime = Runtime(profile, settings.allowed_lateness_ms, settings.partitions,
                       settings.input_topics, settings.snapshot_interval_s,
-                      settings.snapshot_backlog_interval_s, settings.evict_settled)
+                      settings.snapshot_backlog_interval_s, settings.evict)
     registry = CollectorRegistry()
     metrics_out = WorkerMetrics(registry)
     registry.register(PopulationCollector(runtime))

@@ -22,9 +22,9 @@ class DictCold:
         blob = self.blobs.get((seller_id, kind, key))
         return None if blob is None else decode_facts(kind, blob)
 
-    def settle(self, everything: bool = False) -> int:
-        """Write what changed; evict what changed (or every object held) that waits for
-        no deadline. How many were evicted."""
+    def settle(self, everything: bool = False, waiting: bool = False) -> int:
+        """Write what changed; evict what changed or was read back (or, `everything`, every
+        object held) that waits for no deadline (or, `waiting`, any). How many were."""
         engine = self.engine
         for object_id, facts in engine.dirty_objects.items():
             if facts is None:
@@ -32,8 +32,8 @@ class DictCold:
             else:
                 self.blobs[object_id] = encode_facts(facts)
         evicted = engine.evict(engine.held() if everything
-                               else [*engine.dirty_objects, *engine.settled])
-        engine.settled.clear()
+                               else [*engine.dirty_objects, *engine.loaded], waiting)
+        engine.loaded.clear()
         engine.dirty_objects.clear()
         engine.dirty_sellers.clear()
         self.evicted += evicted

@@ -63,24 +63,29 @@ def engine_rates(part: Partition) -> dict[tuple[str, str], tuple[int, int]]:
     }
 
 
-def run(stream: list[dict[str, Any]], lateness_ms: int, cold: str = "") -> Partition:
+COLD = ["", "settled", "all", "all-held"]
+"""No cold store; after each batch evict what changed or was read back and waits for no
+deadline (the worker's SELLERPERF_EVICT=settled); all of it (=all); every object held."""
+
+
+def run(stream: list[dict[str, Any]], lateness_ms: int, cold: str = "",
+        batch: int = 1) -> Partition:
     """Feed the delivered stream one event at a time, draining after each."""
-    return feed(stream, lateness_ms, cold)[0]
+    return feed(stream, lateness_ms, cold, batch)[0]
 
 
-def feed(stream: list[dict[str, Any]], lateness_ms: int,
-         cold: str = "") -> tuple[Partition, list[Alert]]:
-    """The partition after the stream, and every alert raised. With a `cold` store, after
-    each event the objects that changed ("changed", as the worker does after each batch)
-    or all held ("all") that wait for no deadline are evicted, and read back when needed."""
+def feed(stream: list[dict[str, Any]], lateness_ms: int, cold: str = "",
+         batch: int = 1) -> tuple[Partition, list[Alert]]:
+    """The partition after the stream, and every alert raised. With a `cold` store (see
+    COLD), objects are evicted after every `batch` events, and read back when needed."""
     part = Partition(PROFILE, lateness_ms)
     store = DictCold(part.engine) if cold else None
     alerts = []
-    for event in stream:
+    for i, event in enumerate(stream, 1):
         assert part.offer(decode_event(orjson.dumps(event)))
         alerts += part.drain()
-        if store is not None:
-            store.settle(everything=cold == "all")
+        if store is not None and i % batch == 0:
+            store.settle(everything=cold == "all-held", waiting=cold.startswith("all"))
     return part, alerts
 
 
@@ -90,8 +95,8 @@ def test_rates_equal_brute_force_for_shuffled_duplicated_logs(data: st.DataObjec
     log = data.draw(event_logs())
     lateness_ms = data.draw(allowed_lateness(log))
     stream = data.draw(delivered(log, lateness_ms))
-    part = run(stream, lateness_ms, cold=data.draw(st.sampled_from(["", "changed", "all"]),
-                                               label="cold store"))
+    part = run(stream, lateness_ms, cold=data.draw(st.sampled_from(COLD), label="cold store"),
+               batch=data.draw(st.sampled_from([1, 3, 50]), label="evicting every"))
     assert part.too_late_total == 0
 
     # Without a flush the engine has applied what the watermark passed.
@@ -122,7 +127,9 @@ def test_delivery_order_does_not_change_the_alerts(data: st.DataObject) -> None:
     first, a = feed(data.draw(delivered(log, lateness_ms)), lateness_ms)
     # The second with a cold store: evicting objects changes no alert, down to the orders
     # each names.
-    second, b = feed(data.draw(delivered(log, lateness_ms)), lateness_ms, cold="all")
+    second, b = feed(data.draw(delivered(log, lateness_ms)), lateness_ms,
+                     cold=data.draw(st.sampled_from(COLD[1:]), label="cold store"),
+                     batch=data.draw(st.sampled_from([1, 4]), label="evicting every"))
     a += first.flush()
     b += second.flush()
     assert engine_rates(first) == engine_rates(second)

@@ -14,18 +14,16 @@ from streams.settings import Settings, SettingsError
 def test_values_are_converted_to_the_field_types() -> None:
     s = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "h:1", "SELLERPERF_PARTITIONS": "8",
                            "SELLERPERF_BATCH_WITHIN_S": "0.5", "SELLERPERF_DATA_DIR": "/x",
-                           "SELLERPERF_EVICT_SETTLED": "false"})
+                           "SELLERPERF_EVICT": "all"})
     assert (s.bootstrap_servers, s.partitions, s.batch_within_s, str(s.data_dir),
-            s.evict_settled) == ("h:1", 8, 0.5, "/x", False)
-    assert Settings.from_env({}).evict_settled is True
-    for raw, value in (("1", True), ("Yes", True), ("on", True), ("0", False), ("OFF", False)):
-        assert Settings.from_env({"SELLERPERF_EVICT_SETTLED": raw}).evict_settled is value
+            s.evict) == ("h:1", 8, 0.5, "/x", "all")
+    assert (Settings.from_env({}).evict, Settings.from_env({}).consume) == ("settled", "fetch")
 
 
 @pytest.mark.parametrize(("name", "raw", "expected"), [
     ("SELLERPERF_PARTITIONS", "four", "an integer"),
     ("SELLERPERF_BATCH_WITHIN_S", "soon", "a number"),
-    ("SELLERPERF_EVICT_SETTLED", "maybe", "true or false"),
+    ("SELLERPERF_EVICT", "some", "'none' or 'settled' or 'all'"),
     ("SELLERPERF_CONSUME", "poll", "'stream' or 'fetch'"),
 ])
 def test_a_bad_value_names_the_variable_the_value_and_what_was_expected(

@@ -108,7 +108,7 @@ def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
 
 def start_worker(settings: Settings, tmp_path: Path, started: list[WorkerProcess],
                  name: str = "w1", store: str | None = None,
-                 consume: str | None = None) -> WorkerProcess:
+                 consume: str | None = None, evict: str | None = None) -> WorkerProcess:
     """Start a worker process with these settings and wait until its web server answers."""
     port = free_port()
     data = tmp_path / name
@@ -128,6 +128,8 @@ def start_worker(settings: Settings, tmp_path: Path, started: list[WorkerProcess
     })
     if consume:
         env["SELLERPERF_CONSUME"] = consume
+    if evict:
+        env["SELLERPERF_EVICT"] = evict
     for f in ("topic_orders", "topic_shipments", "topic_messages", "topic_refunds",
               "topic_alerts", "topic_metrics", "topic_dead_letters"):
         env[f"SELLERPERF_{f.upper()}"] = getattr(settings, f)

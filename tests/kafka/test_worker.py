@@ -149,13 +149,15 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_rest_is_counted(
     assert view_all(worker, sorted(expected_snaps)) == expected_snaps
 
 
-@pytest.mark.parametrize("consume", ["fetch", "stream"])
+# Each consume mode once, with a different choice of what leaves memory for the store.
+@pytest.mark.parametrize(("consume", "evict"), [("fetch", "all"), ("stream", "settled")])
 def test_a_worker_killed_mid_stream_recovers_without_loss_or_double_count(
-    settings: Settings, workers: list[WorkerProcess], tmp_path: Path, consume: str
+    settings: Settings, workers: list[WorkerProcess], tmp_path: Path, consume: str, evict: str
 ) -> None:
     expected_alerts, expected_snaps = offline(LINES, settings)
     records = records_of(LINES, settings)
-    worker = start_worker(settings, tmp_path, workers, store="rocksdb://", consume=consume)
+    worker = start_worker(settings, tmp_path, workers, store="rocksdb://", consume=consume,
+                          evict=evict)
     send(settings, records[: len(records) // 3])
     deadline = time.monotonic() + 60
     while progress(settings)[0] == 0 and time.monotonic() < deadline:
@@ -166,7 +168,8 @@ def test_a_worker_killed_mid_stream_recovers_without_loss_or_double_count(
     done, _ = progress(settings)
     assert done < len(records), "the kill should land mid-stream"
     send(settings, records[2 * len(records) // 3 :])
-    again = start_worker(settings, tmp_path, workers, store="rocksdb://", consume=consume)
+    again = start_worker(settings, tmp_path, workers, store="rocksdb://", consume=consume,
+                         evict=evict)
     try:
         wait_until_done(settings)
     except AssertionError as exc:
@@ -180,14 +183,14 @@ def test_a_worker_killed_mid_stream_recovers_without_loss_or_double_count(
     assert views == expected_snaps, rate_diff(views, expected_snaps)
 
 
-@pytest.mark.parametrize("consume", ["fetch", "stream"])
+@pytest.mark.parametrize(("consume", "evict"), [("fetch", "settled"), ("stream", "all")])
 def test_two_workers_split_the_partitions_and_one_takes_over_when_the_other_stops(
-    settings: Settings, workers: list[WorkerProcess], tmp_path: Path, consume: str
+    settings: Settings, workers: list[WorkerProcess], tmp_path: Path, consume: str, evict: str
 ) -> None:
     expected_alerts, expected_snaps = offline(LINES, settings)
     records = records_of(LINES, settings)
-    first = start_worker(settings, tmp_path, workers, "w1", consume=consume)
-    second = start_worker(settings, tmp_path, workers, "w2", consume=consume)
+    first = start_worker(settings, tmp_path, workers, "w1", consume=consume, evict=evict)
+    second = start_worker(settings, tmp_path, workers, "w2", consume=consume, evict=evict)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         held = [orjson.loads(w.get("/health")[1])["partitions"] for w in (first, second)]
