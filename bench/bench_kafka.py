@@ -383,7 +383,7 @@ class Worker:
 
     def __init__(self, s: Settings, data_dir: Path, *, store: str, lateness_ms: int,
                  batch_size: int | None = None,
-                 max_message_bytes: int = 0) -> None:
+                 max_message_bytes: int = 0, evict: str | None = None) -> None:
         self.settings = s
         self.data_dir = data_dir
         self.port = free_port()
@@ -402,6 +402,8 @@ class Worker:
         })
         if batch_size is not None:
             env["SELLERPERF_BATCH_SIZE"] = str(batch_size)
+        if evict is not None:
+            env["SELLERPERF_EVICT"] = evict
         for f in INPUT_FIELDS + OUTPUT_FIELDS:
             env[f"SELLERPERF_{f.upper()}"] = getattr(s, f)
         if max_message_bytes:
@@ -643,7 +645,8 @@ def engine_alone(events: int, data_dir: Path, *, jsonschema: bool) -> dict[str, 
 def worker_backlog(inputs: Settings, app_id: str, store: str, tmp: Path, ends: dict[
         TopicPartition, int], *, timeout_s: float, profile: Path | None = None,
         profile_window: tuple[float, float] = (20.0, 60.0), batch_size: int | None = None,
-        max_message_bytes: int = 0, restart: bool = False) -> dict[str, Any]:
+        max_message_bytes: int = 0, restart: bool = False,
+        evict: str | None = None) -> dict[str, Any]:
     """One worker from start until the group has committed every input offset (with
     `restart`, then another on the state it left: `restarted`).
 
@@ -656,7 +659,7 @@ def worker_backlog(inputs: Settings, app_id: str, store: str, tmp: Path, ends: d
     asyncio.run(create_topics(s))
     data = tmp / app_id
     worker = Worker(s, data, store=store, lateness_ms=60_000, batch_size=batch_size,
-                    max_message_bytes=max_message_bytes)
+                    max_message_bytes=max_message_bytes, evict=evict)
     load_before = load()
     peak = [0]
     spies: list[subprocess.Popen[bytes]] = []
@@ -694,6 +697,7 @@ def worker_backlog(inputs: Settings, app_id: str, store: str, tmp: Path, ends: d
         time.sleep(1.5)  # the last table writes and commit
         rss, hwm = proc_rss(worker.pid)
         out.update({"store": store, "max_message_bytes": max_message_bytes or None,
+                    "evict": evict or Settings().evict,
                     "rss_bytes": rss, "rss_peak_bytes": max(hwm, peak[0]),
                     "rss_at_start_bytes": rss_start, "data_dir_bytes": du_bytes(data),
                     "load_before": load_before, "load_after": load()})
@@ -711,7 +715,7 @@ def worker_backlog(inputs: Settings, app_id: str, store: str, tmp: Path, ends: d
             out["log_errors"] = log_errors(worker.log_path)
         elif restart:
             worker.stop()
-            out["restarted"] = worker_restarted(s, data, store, timeout_s)
+            out["restarted"] = worker_restarted(s, data, store, timeout_s, evict)
     finally:
         worker.stop()
         for spy in spies:
@@ -723,7 +727,8 @@ def worker_backlog(inputs: Settings, app_id: str, store: str, tmp: Path, ends: d
     return out
 
 
-def worker_restarted(s: Settings, data: Path, store: str, timeout_s: float) -> dict[str, Any]:
+def worker_restarted(s: Settings, data: Path, store: str, timeout_s: float,
+                     evict: str | None = None) -> dict[str, Any]:
     """A worker started again on the local state and changelog another left.
 
     A partition is restored when its first record comes, so once the worker has its
@@ -731,7 +736,7 @@ def worker_restarted(s: Settings, data: Path, store: str, timeout_s: float) -> d
     changes no state): the time until the group commits them is the restore's, and the
     RSS then is what the restored state takes (the peak: what restoring took).
     """
-    worker = Worker(s, data, store=store, lateness_ms=60_000)
+    worker = Worker(s, data, store=store, lateness_ms=60_000, evict=evict)
     peak = [0]
     worker.start()
     try:
@@ -1041,12 +1046,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 name = store.split(":")[0]
                 log(f"worker end to end, {store}")
                 w = worker_backlog(inputs, f"{prefix}-w{name}", store, tmp, ends,
-                                   timeout_s=z.timeout_s)
+                                   timeout_s=z.timeout_s, evict=args.evict)
                 if too_large(w) and big:
                     log(f"worker {store} crashed on a table record over 1 MB; again, allowing "
                         f"records up to {big:,} bytes")
                     retry = worker_backlog(inputs, f"{prefix}-w{name}b", store, tmp, ends,
-                                           timeout_s=z.timeout_s, max_message_bytes=big)
+                                           timeout_s=z.timeout_s, max_message_bytes=big,
+                                           evict=args.evict)
                     retry["as_shipped"] = w
                     w = retry
                 r["worker"][name] = w
@@ -1066,7 +1072,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                    sellers=args.live_sellers, burst_every_s=args.burst_every_s)
         if "state" not in skip:
             r["state"] = state_scale(bootstrap, prefix, tmp, data_dir, z, backlog,
-                                     args.max_message_bytes)
+                                     args.max_message_bytes, args.state_evict)
     finally:
         if not args.keep_topics:
             try:
@@ -1081,7 +1087,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def state_scale(bootstrap: str, prefix: str, tmp: Path, data_dir: Path, z: Sizes,
-                backlog: Backlog, max_message_bytes: int) -> dict[str, Any]:
+                backlog: Backlog, max_message_bytes: int, evict: str) -> dict[str, Any]:
     """A RocksDB worker and the engine alone on many sellers with few orders each."""
     out: dict[str, Any] = {}
     if z.scale_sellers:
@@ -1094,12 +1100,14 @@ def state_scale(bootstrap: str, prefix: str, tmp: Path, data_dir: Path, z: Sizes
                                "orders_per_seller_day": z.scale_orders_per_seller_day})
         ends = end_offsets(s, list(s.input_topics))
         log("state at scale: worker, rocksdb://")
-        w = worker_backlog(s, f"{prefix}-scw", "rocksdb://", tmp, ends, timeout_s=z.timeout_s)
+        w = worker_backlog(s, f"{prefix}-scw", "rocksdb://", tmp, ends, timeout_s=z.timeout_s,
+                           evict=evict)
         if too_large(w) and max_message_bytes:
             log("state at scale: crashed on a table record over 1 MB; again, allowing "
                 f"records up to {max_message_bytes:,} bytes")
             retry = worker_backlog(s, f"{prefix}-scwb", "rocksdb://", tmp, ends,
-                                   timeout_s=z.timeout_s, max_message_bytes=max_message_bytes)
+                                   timeout_s=z.timeout_s, max_message_bytes=max_message_bytes,
+                                   evict=evict)
             retry["as_shipped"] = w
             w = retry
         out["worker_rocksdb"] = w
@@ -1118,7 +1126,8 @@ def state_scale(bootstrap: str, prefix: str, tmp: Path, data_dir: Path, z: Sizes
             log("state at scale, plus the heavy sellers: worker, rocksdb://")
             out["heavy_worker_rocksdb"] = worker_backlog(
                 h, f"{prefix}-shw", "rocksdb://", tmp, end_offsets(h, list(h.input_topics)),
-                timeout_s=z.timeout_s, max_message_bytes=max_message_bytes, restart=True)
+                timeout_s=z.timeout_s, max_message_bytes=max_message_bytes, restart=True,
+                evict=evict)
             log("state at scale, plus the heavy sellers: engine alone (holding every object)")
             out["heavy_engine"] = state_in_process(heavy.path)
     log("state of the throughput backlog: engine alone")
@@ -1248,8 +1257,9 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         sellers = sw["worker"].get("sellers") or 0
         base = sw.get("rss_at_start_bytes") or 0
         per = (sw["rss_bytes"] - base) / sellers if sellers else None
-        out.append((f"5  worker rocksdb, {sellers:,.0f} sellers, "
-                    f"{sw['worker'].get('open_objects', 0):,.0f} open objects",
+        evict = f" (evict {sw['evict']})" if "evict" in sw else ""
+        out.append((f"5  worker rocksdb{evict}, {sellers:,.0f} "
+                     f"sellers, {_objects(sw['worker'])}",
                     f"RSS {_mb(sw['rss_bytes'])} ({_fmt(per, ' B')}/seller), disk "
                     f"{_mb(sw['data_dir_bytes'])}", _ld(sw.get("load_before"))))
     hw, hb = st.get("heavy_worker_rocksdb"), st.get("heavy_backlog")
@@ -1257,8 +1267,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         if hw.get("completed"):
             extra = (hw["rss_bytes"] - sw["rss_bytes"]) / hb["heavy_sellers"] if sw else None
             out.append((f"5  the same plus {hb['heavy_sellers']:,} sellers with "
-                        f"{hb['heavy_days']} days ({hw['worker'].get('open_objects', 0):,.0f} "
-                        f"open objects)",
+                        f"{hb['heavy_days']} days ({_objects(hw['worker'])})",
                         f"RSS {_mb(hw['rss_bytes'])} (+{_fmt(extra, ' B')} per seller added), "
                         f"disk {_mb(hw['data_dir_bytes'])}", _ld(hw.get("load_before"))))
         else:
@@ -1297,6 +1306,13 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                 if v:
                     out.append((f"6  our worker ({store}://) / Quix", f"{v:.2f} x", ""))
     return out
+
+
+def _objects(metrics: dict[str, float]) -> str:
+    """Open objects, and how many of them in memory, from a worker's metrics."""
+    held = metrics.get("open_objects_in_memory")
+    return (f"{metrics.get('open_objects', 0):,.0f} open objects"
+            + ("" if held is None else f", {held:,.0f} in memory"))
 
 
 def failure(w: dict[str, Any]) -> str:
@@ -1428,6 +1444,10 @@ def main() -> int:
                    help="sellers with 90 days of orders (8 a day on average) added to the "
                         "state-at-scale backlog for a second worker run, 0 skips it "
                         "[1,000; quick 0]")
+    p.add_argument("--state-evict", default="all", choices=("none", "settled", "all"),
+                   help="SELLERPERF_EVICT of the state-at-scale workers [%(default)s]")
+    p.add_argument("--evict", default=None, choices=("none", "settled", "all"),
+                   help="SELLERPERF_EVICT of the throughput workers [the worker's default]")
     p.add_argument("--stores", default=None,
                    help="worker stores, comma separated [memory://,rocksdb://; quick memory://]")
     p.add_argument("--latency-s", type=float, default=None, help="[60; quick 8]")
