@@ -34,6 +34,7 @@ from streams.metrics import Kind
 from streams.outputs import DeadLetter, SellerSnapshot, snapshot
 from streams.partitioner import partition_for
 from streams.pipeline import Partition
+from streams.settings import EVICT_MODES
 from streams.targets import TargetProfile
 from streams.window import SellerState
 
@@ -41,7 +42,6 @@ log = logging.getLogger("sellerperf.runtime")
 SEP: Final = "\x1f"
 """Separates the parts of a table key (cannot occur in a seller id)."""
 _FAR: Final = 2**62
-EVICT_MODES: Final = ("none", "settled", "all")
 SAVED_HOLD_MAX: Final = 1000
 """Up to this many held events are also saved with the partition state (well under a
 Kafka message), so a restart has them even if an offset was committed past them;

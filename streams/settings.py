@@ -11,6 +11,8 @@ from typing import Any
 from streams.errors import SellerPerfError
 
 PREFIX = "SELLERPERF_"
+CONSUME_MODES = ("stream", "fetch")
+EVICT_MODES = ("none", "settled", "all")
 
 
 class SettingsError(SellerPerfError):
@@ -110,9 +112,8 @@ class Settings:
             name = PREFIX + f.name.upper()
             if name in env:
                 values[f.name] = _convert(name, env[name], type(getattr(cls(), f.name)))
-        for name, allowed in (("consume", ("stream", "fetch")),
-                              ("evict", ("none", "settled", "all"))):
-            if values.get(name, allowed[-1]) not in allowed:
+        for name, allowed in (("consume", CONSUME_MODES), ("evict", EVICT_MODES)):
+            if name in values and values[name] not in allowed:
                 raise SettingsError(
                     f"{PREFIX}{name.upper()}: got {values[name]!r}; expected "
                     + " or ".join(repr(a) for a in allowed))

@@ -40,8 +40,8 @@ class SellerState:
         self.returns: dict[str, ReturnFacts] | None = None
         """Open returns by return id (None until the first)."""
         self.cold = 0
-        """Open objects not held here but in the engine's cold store (`Engine.evict`): no
-        deadline pending, read back when an event or retention needs them."""
+        """Open objects not held here but in the engine's cold store (`Engine.evict`), read
+        back when an event, a deadline or retention needs them."""
         self.buckets: list[dict[int, int] | None] = [None] * n_slots
         """Per metric slot, anchor day -> packed (den, num); None while there is none (most
         sellers count in a few of the slots: an empty dict costs 64 bytes)."""
