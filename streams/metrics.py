@@ -134,7 +134,11 @@ def _valid_tracking(f: OrderFacts, wm: int) -> int:
 
 
 def _scan_deadline(f: OrderFacts) -> tuple[int, ...]:
-    return (f.ship_ms + _SCAN_DUE_MS,) if f.ship_ms is not None and f.tracking_ms is None else ()
+    # Exactly when `_valid_tracking` reads the clock.
+    if (f.placed_ms is None or f.channel != "seller" or f.ship_ms is None
+            or f.tracking_ms is not None):
+        return ()
+    return (f.ship_ms + _SCAN_DUE_MS,)
 
 
 def _on_time_delivery(f: OrderFacts, wm: int) -> int:
@@ -147,7 +151,9 @@ def _on_time_delivery(f: OrderFacts, wm: int) -> int:
 
 
 def _promised_deadline(f: OrderFacts) -> tuple[int, ...]:
-    if f.placed_ms is None or f.delivered_ms is not None:
+    # Exactly when `_on_time_delivery` reads the clock.
+    if (f.placed_ms is None or f.channel != "seller" or f.ship_ms is None
+            or f.tracking_ms is None or f.delivered_ms is not None):
         return ()
     return (f.promised_ms,)
 
