@@ -293,6 +293,13 @@ class Engine:
             evicted += 1
         return evicted
 
+    def evict_written(self, waiting: bool = False) -> int:
+        """`evict` the objects in `dirty_objects` (the caller has just written them) and
+        those read back since the last call (unchanged since written); how many."""
+        evicted = self.evict(self.dirty_objects, waiting) + self.evict(self.loaded, waiting)
+        self.loaded.clear()
+        return evicted
+
     def held(self) -> list[tuple[str, Kind, str]]:
         """Every object held in memory, as (seller id, kind, key)."""
         return [(seller.seller_id, kind, key) for seller in self.sellers.values()

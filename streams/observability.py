@@ -89,14 +89,14 @@ class PopulationCollector(Collector):
                                 "Wall clock minus the engine's event-time clock, per partition",
                                 labels=["partition"])
         now_ms = time.time() * 1000
-        open_objects = cold = 0
+        open_objects = held = 0
         for partition, pr in self.runtime.iter_partitions():
             engine = pr.part.engine
             if engine.clock_ms > 0:
                 lag.add_metric([str(partition)], (now_ms - engine.clock_ms) / 1000)
             for seller in engine.sellers.values():
                 open_objects += seller.open_objects()
-                cold += seller.cold
+                held += seller.held_objects()
                 for j, total in enumerate(seller.sums):
                     counts[j][seller.status[j]] += 1
                     den = total >> 32
@@ -125,9 +125,9 @@ class PopulationCollector(Collector):
                                 "Orders, messages and returns whose facts are kept",
                                 value=open_objects)
         yield GaugeMetricFamily("sellerperf_open_objects_in_memory",
-                                "Open objects held in memory (the others, waiting for no "
-                                "deadline, are in the table's store)",
-                                value=open_objects - cold)
+                                "Open objects held in memory (the others are in the table's "
+                                "store, see SELLERPERF_EVICT)",
+                                value=held)
         yield GaugeMetricFamily("sellerperf_partitions_active",
                                 "Input partitions this worker processes",
                                 value=len(self.runtime.active))

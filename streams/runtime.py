@@ -312,8 +312,7 @@ class Runtime:
             part.engine.evict_waiting = self.evict == "all"
         state = restore_partition(part, store.get(partition_key(partition)), sellers())
         pr = PartitionRuntime(part, self.topics)
-        held = sum(len(s.orders) + len(s.messages or ()) + len(s.returns or ())
-                   for s in part.engine.sellers.values())
+        held = sum(s.held_objects() for s in part.engine.sellers.values())
         log.info("Partition %d restored: %d sellers, %d objects (%d of them held in memory, "
                  "the others left in the store), positions %s", partition, counted[0],
                  counted[1], held, state.positions if state else {})
@@ -463,11 +462,8 @@ class Runtime:
             seller = engine.sellers.get(seller_id)
             blob = None if seller is None else encode_seller(seller)  # None: forgotten
             writes.append((seller_key(seller_id), blob))
-        if engine.cold is not None:  # written above (or before), so they can be read back
-            waiting = self.evict == "all"
-            engine.evict(engine.dirty_objects, waiting)
-            engine.evict(engine.loaded, waiting)
-        engine.loaded.clear()
+        if engine.cold is not None:  # written above, so they can be read back
+            engine.evict_written(waiting=self.evict == "all")
         engine.dirty_objects.clear()
         engine.dirty_sellers.clear()
         writes.append((partition_key(partition),

@@ -62,10 +62,13 @@ class SellerState:
         found = self.messages if kind == "message" else self.returns
         return _NONE_OPEN if found is None else found
 
+    def held_objects(self) -> int:
+        """Orders, messages and returns held here (in memory)."""
+        return len(self.orders) + len(self.messages or ()) + len(self.returns or ())
+
     def open_objects(self) -> int:
         """Orders, messages and returns open, held here or in the cold store."""
-        return (len(self.orders) + len(self.messages or ()) + len(self.returns or ())
-                + self.cold)
+        return self.held_objects() + self.cold
 
     def held_messages(self) -> dict[str, MessageFacts]:
         """The open messages, to change (made on the first)."""

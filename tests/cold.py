@@ -31,9 +31,11 @@ class DictCold:
                 self.blobs.pop(object_id, None)
             else:
                 self.blobs[object_id] = encode_facts(facts)
-        evicted = engine.evict(engine.held() if everything
-                               else [*engine.dirty_objects, *engine.loaded], waiting)
-        engine.loaded.clear()
+        if everything:
+            evicted = engine.evict(engine.held(), waiting)
+            engine.loaded.clear()
+        else:
+            evicted = engine.evict_written(waiting)
         engine.dirty_objects.clear()
         engine.dirty_sellers.clear()
         self.evicted += evicted
