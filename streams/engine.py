@@ -32,7 +32,7 @@ from streams.events import AnyEvent, OrderEvent, ReturnEvent, event_time_ms
 from streams.facts import Facts
 from streams.metrics import KINDS, Kind, Metric, get_metric
 from streams.targets import Entry, TargetProfile, TargetVersion
-from streams.window import ONE, SellerState, shift_sum, window_sum
+from streams.window import ONE, Days, SellerState, add_to_day, shift_sum, window_sum
 
 _NEVER: Final = -(2**62)
 RECENT_IDS: Final = 5
@@ -212,9 +212,7 @@ class Engine:
 
     def _move(self, seller: SellerState, slot: int, old: int, new: int, facts: Facts) -> None:
         """Take the old contribution out of the buckets and window sums, put the new one in."""
-        buckets = seller.buckets[slot]
-        if buckets is None:
-            buckets = seller.buckets[slot] = {}
+        all_days = seller.buckets
         sums = seller.sums
         floor = self.floor[slot]
         entries = self.plan.entries_of_slot[slot]
@@ -225,16 +223,10 @@ class Engine:
             if day <= floor:
                 continue  # outside every window, now and later
             delta = sign * (ONE | (packed & 1))
-            count = buckets.get(day, 0) + delta
-            if count:
-                buckets[day] = count
-            else:
-                del buckets[day]
+            add_to_day(all_days, slot, day, delta)
             for j in entries:
                 if self.win_lo[j] < day <= self.win_hi[j]:
                     sums[j] += delta
-        if not buckets:
-            seller.buckets[slot] = None
         self.changed.add(seller.seller_id)
         if self.track_writes:
             self.dirty_sellers.add(seller.seller_id)
@@ -548,7 +540,7 @@ class Engine:
         the days that matter are exactly this sum. Rebuilding them makes a restore
         consistent even when a crash saved an object's newer state but not its seller's.
         """
-        buckets: list[dict[int, int] | None] = [None] * len(seller.buckets)
+        buckets: list[Days | None] = [None] * len(seller.buckets)
         recent: list[dict[str, tuple[int, str, int]] | None] = [None] * len(seller.buckets)
         metrics = self.plan.metrics
         for kind in KINDS:
@@ -559,10 +551,7 @@ class Engine:
                     packed = applied[n]
                     if packed and (packed >> 1) > self.floor[slot]:
                         day = packed >> 1
-                        days = buckets[slot]
-                        if days is None:
-                            days = buckets[slot] = {}
-                        days[day] = days.get(day, 0) + (ONE | (packed & 1))
+                        add_to_day(buckets, slot, day, ONE | (packed & 1))
                         if bool(packed & 1) == metrics[slot].numerator_is_bad:
                             ids = recent[slot]
                             if ids is None:

@@ -5,14 +5,22 @@ numerator packed into one int (``den << 32 | num``) so that adding a
 contribution is a single integer addition. A rate's window sum is packed the
 same way and kept up to date incrementally: an event costs O(1) bucket
 updates, and a new day costs two bucket reads per rate.
+
+A seller's buckets of one metric are one dense run of days, `array('q')`:
+``[first day, bucket of that day, of the next, ...]`` with a non-zero bucket at
+both ends (8 bytes a day; a dict of day -> int costs about 100). Days spread
+wider than `DENSE_SPAN` (an anchor far in the future: a bad promised date) are
+kept in a dict of day -> bucket instead, so one bad date cannot make a run of
+millions of days.
 """
 
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import Final, TypeAlias
 
 from streams.facts import Facts, MessageFacts, OrderFacts, ReturnFacts
 
@@ -21,6 +29,11 @@ ONE: Final = 1 << 32
 NUM_MASK: Final = ONE - 1
 _NONE_OPEN: Final[Mapping[str, Facts]] = MappingProxyType({})
 """The (read-only) objects of a kind a seller has none of."""
+DENSE_SPAN: Final = 400
+"""Most days one dense run of a metric's buckets covers (windows are at most 90 days,
+anchors a few weeks ahead); wider, the days go to a dict."""
+Days: TypeAlias = "array[int] | dict[int, int]"
+"""A seller's buckets of one metric: a dense run of days or, spread wide, a dict."""
 
 
 class SellerState:
@@ -42,9 +55,9 @@ class SellerState:
         self.cold = 0
         """Open objects not held here but in the engine's cold store (`Engine.evict`), read
         back when an event, a deadline or retention needs them."""
-        self.buckets: list[dict[int, int] | None] = [None] * n_slots
-        """Per metric slot, anchor day -> packed (den, num); None while there is none (most
-        sellers count in a few of the slots: an empty dict costs 64 bytes)."""
+        self.buckets: list[Days | None] = [None] * n_slots
+        """Per metric slot, the packed (den, num) of each anchor day (see `Days`); None while
+        there is none (most sellers count in a few of the slots)."""
         self.sums: list[int] = [0] * n_entries
         """Per rate, packed (den, num) over its current window."""
         self.status = bytearray(n_entries)
@@ -154,35 +167,115 @@ class SellerState:
 
     def prune(self, floors: list[int]) -> None:
         """Drop buckets of days no window will cover again."""
-        for slot, buckets in enumerate(self.buckets):
+        all_days = self.buckets
+        for slot, days in enumerate(all_days):
             floor = floors[slot]
-            if buckets is not None:
-                old = [d for d in buckets if d <= floor]
-                for d in old:
-                    del buckets[d]
-                if not buckets:
-                    self.buckets[slot] = None
+            if days is None:
+                pass
+            elif isinstance(days, dict):
+                for d in [d for d in days if d <= floor]:
+                    del days[d]
+                if not days:
+                    all_days[slot] = None
+            elif (gone := floor - days[0] + 1) > 0:  # days[0] .. floor
+                if gone >= len(days) - 1:
+                    all_days[slot] = None
+                else:
+                    del days[1:1 + gone]
+                    days[0] = floor + 1
+                    _trim(all_days, slot, days)
             recent = None if self.recent is None else self.recent[slot]
             if recent:
                 for key in [k for k, r in recent.items() if r[0] <= floor]:
                     del recent[key]
 
 
-def window_sum(buckets: dict[int, int], lo: int, hi: int) -> int:
+def add_to_day(all_days: list[Days | None], slot: int, day: int, delta: int) -> None:
+    """Add a packed (den, num) delta to the bucket of one day of a slot; a bucket that
+    comes to zero is dropped, and so is a slot with none left."""
+    days = all_days[slot]
+    if days is None:
+        all_days[slot] = array("q", (day, delta))
+        return
+    if isinstance(days, dict):
+        count = days.get(day, 0) + delta
+        if count:
+            days[day] = count
+        else:
+            del days[day]
+            if not days:
+                all_days[slot] = None
+        return
+    i = day - days[0] + 1
+    n = len(days)
+    if i < 1 or i >= n:
+        span = n - i if i < 1 else i  # days the run would cover
+        if span > DENSE_SPAN:
+            wide = all_days[slot] = bucket_days(days)
+            wide[day] = wide.get(day, 0) + delta
+            if not wide[day]:
+                del wide[day]
+            return
+        if i < 1:
+            days[1:1] = array("q", bytes(8 * (1 - i)))
+            days[0] = day
+            i = 1
+        else:
+            days.frombytes(bytes(8 * (i - n + 1)))
+    count = days[i] + delta
+    days[i] = count
+    if not count and (i == 1 or i == len(days) - 1):
+        _trim(all_days, slot, days)
+
+
+def _trim(all_days: list[Days | None], slot: int, days: array[int]) -> None:
+    """Drop the zero buckets at both ends of a dense run (the slot, if nothing is left)."""
+    n = len(days)
+    lo = 1
+    while lo < n and not days[lo]:
+        lo += 1
+    if lo == n:
+        all_days[slot] = None
+        return
+    hi = n - 1
+    while not days[hi]:
+        hi -= 1
+    if hi < n - 1:
+        del days[hi + 1:]
+    if lo > 1:
+        del days[1:lo]
+        days[0] += lo - 1
+
+
+def bucket_days(days: Days) -> dict[int, int]:
+    """The non-zero buckets of a slot by day."""
+    if isinstance(days, dict):
+        return dict(days)
+    first = days[0] - 1
+    return {first + i: v for i, v in enumerate(days) if i and v}
+
+
+def window_sum(days: Days, lo: int, hi: int) -> int:
     """Packed sum of the days in (lo, hi]."""
-    if hi - lo < len(buckets):
-        get = buckets.get
+    if not isinstance(days, dict):
+        start = lo + 2 - days[0]  # the index of day lo + 1
+        stop = hi + 2 - days[0]
+        if start < 1:
+            start = 1
+        return sum(days[start:stop]) if stop > start else 0
+    if hi - lo < len(days):
+        get = days.get
         return sum(get(d, 0) for d in range(lo + 1, hi + 1))
-    return sum(v for d, v in buckets.items() if lo < d <= hi)
+    return sum(v for d, v in days.items() if lo < d <= hi)
 
 
-def shift_sum(
-    buckets: dict[int, int], total: int, old_lo: int, old_hi: int, lo: int, hi: int
-) -> int:
+def shift_sum(days: Days, total: int, old_lo: int, old_hi: int, lo: int, hi: int) -> int:
     """Move a window sum from (old_lo, old_hi] to (lo, hi], both moving forward."""
     if hi - old_hi >= hi - lo or lo < old_lo:
-        return window_sum(buckets, lo, hi)
-    get = buckets.get
+        return window_sum(days, lo, hi)
+    if not isinstance(days, dict):
+        return total + window_sum(days, old_hi, hi) - window_sum(days, old_lo, lo)
+    get = days.get
     for d in range(old_hi + 1, hi + 1):
         total += get(d, 0)
     for d in range(old_lo + 1, lo + 1):

@@ -17,6 +17,7 @@ from streams.events import AnyEvent, decode_event
 from streams.pipeline import Partition
 from streams.simulate import SimulationConfig, generate
 from streams.targets import load_profile
+from streams.window import bucket_days
 
 PROFILE = load_profile("amazon-us")
 EVENTS = [decode_event(orjson.dumps(e)) for e in generate(
@@ -109,9 +110,9 @@ def test_restored_facts_and_sellers_equal_the_originals() -> None:
     for seller_id, seller in part.engine.sellers.items():
         again = restored.sellers[seller_id]
         floor = part.engine.floor
-        live = [{d: c for d, c in (b or {}).items() if d > floor[i]} or None
+        live = [{d: c for d, c in bucket_days(b).items() if d > floor[i]} if b else {}
                 for i, b in enumerate(seller.buckets)]
-        assert again.buckets == live, seller_id
+        assert [bucket_days(b) if b else {} for b in again.buckets] == live, seller_id
         kept = [None if not r else {k: v for k, v in r.items() if v[0] > floor[i]} or None
                 for i, r in enumerate(seller.recent or [None] * len(seller.buckets))]
         assert [r or None for r in again.recent or [None] * len(kept)] == kept, seller_id

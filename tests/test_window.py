@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 from streams.clock import DAY_MS, HOUR_MS, add_business_days, iso_ms
 from streams.engine import Engine
 from streams.facts import OrderFacts
-from streams.window import ONE, SellerState, shift_sum, window_sum
+from streams.window import (
+    DENSE_SPAN,
+    ONE,
+    SellerState,
+    add_to_day,
+    bucket_days,
+    shift_sum,
+    window_sum,
+)
 
 T0 = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)  # Monday 2026-01-05
 PLACED = T0 + 10 * HOUR_MS
@@ -93,6 +101,54 @@ BUCKETS = {1: ONE | 1, 3: ONE, 5: 2 * ONE | 1, 9: 3 * ONE | 2}
 )
 def test_window_sum_adds_the_days_in_lo_exclusive_hi_inclusive(lo, hi, den, num):
     assert window_sum(BUCKETS, lo, hi) == den * ONE + num
+
+
+@given(
+    st.lists(st.tuples(st.integers(-5, 2 * DENSE_SPAN), st.booleans(), st.integers(0, 3)),
+             max_size=80),
+    st.lists(st.tuples(st.integers(-10, 2 * DENSE_SPAN), st.integers(0, 120)), max_size=6),
+    st.integers(-10, 2 * DENSE_SPAN),
+)
+def test_a_slots_buckets_add_up_like_a_dict_of_days(ops, windows, floor):
+    """Dense runs, their growth at both ends, the dict beyond DENSE_SPAN, dropping buckets
+    that come to zero, pruning: against a plain dict of day -> packed sum."""
+    seller = SellerState("S", 1, 1)
+    model: dict[int, int] = {}
+    added: list[tuple[int, int]] = []
+    for day, bad, take_back in ops:
+        if take_back == 0 and added:  # take an earlier contribution out again
+            day, delta = added.pop(len(added) // 2)
+            delta = -delta
+        else:
+            delta = ONE | bad
+            added.append((day, delta))
+        add_to_day(seller.buckets, 0, day, delta)
+        model[day] = model.get(day, 0) + delta
+        if not model[day]:
+            del model[day]
+        days = seller.buckets[0]
+        assert (days is None) == (not model)
+        if days is not None:
+            assert bucket_days(days) == model
+            if not isinstance(days, dict):  # a dense run: non-zero at both ends, not too long
+                assert days[1] and days[-1] and len(days) - 1 <= DENSE_SPAN
+    for lo, width in windows:
+        want = sum(v for d, v in model.items() if lo < d <= lo + width)
+        assert (window_sum(seller.buckets[0], lo, lo + width) if model else 0) == want
+        if model:
+            for step in (1, 3, width, width + 5):
+                total = window_sum(seller.buckets[0], lo, lo + width)
+                assert shift_sum(seller.buckets[0], total, lo, lo + width, lo + step,
+                                 lo + width + step) == window_sum(
+                    seller.buckets[0], lo + step, lo + width + step)
+    seller.prune([floor])
+    kept = {d: v for d, v in model.items() if d > floor}
+    days = seller.buckets[0]
+    assert (days is None) == (not kept)
+    if days is not None:
+        assert bucket_days(days) == kept
+        if not isinstance(days, dict):
+            assert days[1] and days[-1]
 
 
 @pytest.mark.parametrize(
