@@ -81,6 +81,9 @@ class Settings:
     table's store, read back on their next event, deadline or retention: "settled" (those
     waiting for no deadline), "all" (every one: least memory, a store read for most
     events), or "none"."""
+    trim_interval_s: float = 30.0
+    """Hand the memory the worker freed back to the operating system this often (glibc's
+    malloc_trim; 0: never)."""
     max_pending: int = 50_000
     """Events held back per partition before topics read ahead are paused."""
     security_protocol: str = "PLAINTEXT"
