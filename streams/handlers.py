@@ -22,9 +22,12 @@ LATE_FACT_HORIZON_MS: Final = 90 * 86_400_000
 
 
 def _order(seller: SellerState, event: ev.OrderEvent, t: int, plan: Plan) -> OrderFacts:
-    f = seller.orders.get(event.order_id)
+    held = seller.orders
+    if held is None:
+        held = seller.orders = {}
+    f = held.get(event.order_id)
     if f is None:
-        f = seller.orders[event.order_id] = OrderFacts(event.order_id, len(plan.by_kind["order"]))
+        f = held[event.order_id] = OrderFacts(event.order_id, len(plan.by_kind["order"]))
     if t > f.last_ms:
         f.last_ms = t
     return f

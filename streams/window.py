@@ -45,8 +45,9 @@ class SellerState:
     def __init__(self, seller_id: str, n_slots: int, n_entries: int) -> None:
         self.seller_id = seller_id
         """The seller."""
-        self.orders: dict[str, OrderFacts] = {}
-        """Open orders by order id."""
+        self.orders: dict[str, OrderFacts] | None = None
+        """Open orders held here by order id (None while there is none: with the objects
+        in the cold store, most sellers hold none, and an empty dict costs 64 bytes)."""
         self.messages: dict[str, MessageFacts] | None = None
         """Open buyer messages by message id (None until the first: most sellers have
         none open, and an empty dict costs 64 bytes)."""
@@ -58,8 +59,8 @@ class SellerState:
         self.buckets: list[Days | None] = [None] * n_slots
         """Per metric slot, the packed (den, num) of each anchor day (see `Days`); None while
         there is none (most sellers count in a few of the slots)."""
-        self.sums: list[int] = [0] * n_entries
-        """Per rate, packed (den, num) over its current window."""
+        self.sums = array("q", bytes(8 * n_entries))
+        """Per rate, packed (den, num) over its current window (no int object per sum)."""
         self.status = bytearray(n_entries)
         """Per rate, the current status (see streams.alerts)."""
         self.recent: list[dict[str, tuple[int, str, int]] | None] | None = None
@@ -70,18 +71,23 @@ class SellerState:
 
     def objects(self, kind: str) -> Mapping[str, Facts]:
         """The open objects of one kind, to read (`add` and `drop` change them)."""
-        if kind == "order":
-            return self.orders
-        found = self.messages if kind == "message" else self.returns
+        found = (self.orders if kind == "order" else
+                 self.messages if kind == "message" else self.returns)
         return _NONE_OPEN if found is None else found
 
     def held_objects(self) -> int:
         """Orders, messages and returns held here (in memory)."""
-        return len(self.orders) + len(self.messages or ()) + len(self.returns or ())
+        return len(self.orders or ()) + len(self.messages or ()) + len(self.returns or ())
 
     def open_objects(self) -> int:
         """Orders, messages and returns open, held here or in the cold store."""
         return self.held_objects() + self.cold
+
+    def held_orders(self) -> dict[str, OrderFacts]:
+        """The open orders, to change (made on the first)."""
+        if self.orders is None:
+            self.orders = {}
+        return self.orders
 
     def held_messages(self) -> dict[str, MessageFacts]:
         """The open messages, to change (made on the first)."""
@@ -98,7 +104,7 @@ class SellerState:
     def add(self, kind: str, facts: Facts) -> None:
         """Hold an object (restoring a seller)."""
         if kind == "order":
-            self.orders[facts.key] = facts  # type: ignore[assignment]
+            self.held_orders()[facts.key] = facts  # type: ignore[assignment]
         elif kind == "message":
             self.held_messages()[facts.key] = facts  # type: ignore[assignment]
         else:
@@ -106,8 +112,10 @@ class SellerState:
 
     def drop(self, kind: str, key: str) -> None:
         """Stop holding an object (retention, or it goes to the cold store)."""
-        if kind == "order":
+        if kind == "order" and self.orders is not None:
             del self.orders[key]
+            if not self.orders:
+                self.orders = None
         elif kind == "message" and self.messages is not None:
             del self.messages[key]
             if not self.messages:

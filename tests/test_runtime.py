@@ -150,8 +150,7 @@ def test_objects_left_in_the_store_change_no_output_and_take_less_memory() -> No
             assert not hot
         alerts += _run(again, batches[10:], store)
         engine = again.active[0].part.engine
-        held = sum(len(s.orders) + len(s.messages or ()) + len(s.returns or ())
-                   for s in engine.sellers.values())
+        held = sum(s.held_objects() for s in engine.sellers.values())
         outputs[evict] = (alerts, {s: snapshot(engine, s) for s in engine.sellers},
                           engine.open_objects(), held)
     assert outputs["all"][0], "the data must raise alerts for this test to mean anything"
@@ -215,9 +214,10 @@ def test_events_held_back_at_a_crash_count_when_delivered_again_after_other_topi
     assert seller.open_objects() == 4
     # Held in memory while a deadline is pending, else read back from the store.
     for i in range(4):
-        assert (f"o{i}" in seller.orders
+        assert (f"o{i}" in seller.objects("order")
                 or runtime_module.object_key("S1", "order", f"o{i}") in store), i
-    assert "o0" not in seller.orders, "delivered, it waits for no deadline: left in the store"
+    assert "o0" not in seller.objects("order"), (
+        "delivered, it waits for no deadline: left in the store")
 
 
 def test_restoring_from_a_store_out_of_key_order_fails_rather_than_split_a_seller() -> None:

@@ -261,7 +261,7 @@ def test_retention_drops_old_facts_without_changing_any_rate(amazon, ev, cold):
 
     assert engine.stats.expired_total == 10
     assert engine.open_objects() == reference.open_objects() == 5
-    orders = set(engine.sellers["s1"].orders)
+    orders = set(engine.sellers["s1"].objects("order"))
     if store is not None:
         assert sorted(key for _, _, key in store.blobs) == ["m-new", "new0", "new1", "new2",
                                                             "new3"]
@@ -288,7 +288,7 @@ def test_late_fact_for_a_dropped_order_changes_no_rate(amazon, ev, cold):
     engine.advance(T0 + 90 * DAY_MS)  # and those of the new ones; the old orders are kept
     if store is not None:
         assert store.settle(everything=True, waiting=cold == "all") > 5
-        assert len(engine.sellers["s1"].orders) == 0
+        assert len(engine.sellers["s1"].objects("order")) == 0
     engine.advance(T0 + 100 * DAY_MS)
     before = engine.rates("s1")
     assert engine.stats.expired_total == 10
@@ -297,7 +297,8 @@ def test_late_fact_for_a_dropped_order_changes_no_rate(amazon, ev, cold):
     assert engine.rates("s1") == before
     # Two orphans (facts of orders never placed) beside the 5 new objects.
     assert engine.open_objects() == 7
-    assert [engine.sellers["s1"].orders[k].placed_ms for k in ("old2", "old3")] == [None, None]
+    orders = engine.sellers["s1"].objects("order")
+    assert [orders[k].placed_ms for k in ("old2", "old3")] == [None, None]
 
 
 def test_retention_waits_for_the_late_fact_horizon_of_an_order(amazon, ev):
@@ -328,7 +329,7 @@ def test_recent_ids_are_the_latest_distinct_orders_in_the_window(
     for n, (day, order_id, last_ms) in enumerate(rows):
         facts = OrderFacts(f"k{n}", 1)
         facts.last_ms = last_ms
-        seller.orders[facts.key] = facts
+        seller.add("order", facts)
         seller.remember(0, day, facts.key, order_id)
     # Brute force: rank every object in days (1, 4] by (last change, order id), newest
     # first; keep each order's first appearance; the first five, oldest first.
