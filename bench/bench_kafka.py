@@ -1100,14 +1100,16 @@ def state_scale(bootstrap: str, prefix: str, tmp: Path, data_dir: Path, z: Sizes
                                "orders_per_seller_day": z.scale_orders_per_seller_day})
         ends = end_offsets(s, list(s.input_topics))
         log("state at scale: worker, rocksdb://")
+        # Restarted too: a restored worker holds the state without what the running one
+        # freed but kept, so the two restores give a steadier bytes-per-seller figure.
         w = worker_backlog(s, f"{prefix}-scw", "rocksdb://", tmp, ends, timeout_s=z.timeout_s,
-                           evict=evict)
+                           evict=evict, restart=True)
         if too_large(w) and max_message_bytes:
             log("state at scale: crashed on a table record over 1 MB; again, allowing "
                 f"records up to {max_message_bytes:,} bytes")
             retry = worker_backlog(s, f"{prefix}-scwb", "rocksdb://", tmp, ends,
                                    timeout_s=z.timeout_s, max_message_bytes=max_message_bytes,
-                                   evict=evict)
+                                   evict=evict, restart=True)
             retry["as_shipped"] = w
             w = retry
         out["worker_rocksdb"] = w
@@ -1262,6 +1264,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                      f"sellers, {_objects(sw['worker'])}",
                     f"RSS {_mb(sw['rss_bytes'])} ({_fmt(per, ' B')}/seller), disk "
                     f"{_mb(sw['data_dir_bytes'])}", _ld(sw.get("load_before"))))
+        out += _restored_row(sw)
     hw, hb = st.get("heavy_worker_rocksdb"), st.get("heavy_backlog")
     if hw and hb:
         if hw.get("completed"):
@@ -1273,14 +1276,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         else:
             out.append((f"5  the same plus {hb['heavy_sellers']:,} sellers with "
                         f"{hb['heavy_days']} days", failure(hw), _ld(hw.get("load_before"))))
-        again = hw.get("restarted")
-        if again and again.get("completed"):
-            out.append(("5  a new worker restoring that state (one record per partition)",
-                        f"restored in {again['restore_s']:,.1f} s, RSS {_mb(again['rss_bytes'])}"
-                        f" (peak {_mb(again['rss_peak_bytes'])})", ""))
-        elif again:
-            out.append(("5  a new worker restoring that state",
-                        "did not finish: " + again.get("error", "")[:60], ""))
+        out += _restored_row(hw)
     for key, label in (("engine", "5  engine alone, scale backlog"),
                        ("heavy_engine", "5  engine alone (every object held), plus heavy"),
                        ("engine_backlog", "5  engine alone, throughput backlog")):
@@ -1291,7 +1287,11 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                         f"{_fmt(es['deep_size_bytes_per_seller'], ' B')}/seller", ""))
     ext = r.get("extrapolation")
     if ext:
-        out.append(("5  1,000,000 sellers (extrapolated)", ext["summary"], ""))
+        out.append(("5  1,000,000 sellers (extrapolated from the running workers)",
+                    ext["summary"], ""))
+        if "restored" in ext:
+            out.append(("5  1,000,000 sellers (extrapolated from the restored workers)",
+                        ext["restored"]["summary"], ""))
     q = r.get("quix")
     if q:
         if "skipped" in q:
@@ -1330,6 +1330,19 @@ def failure(w: dict[str, Any]) -> str:
             f"{': ' + reason if reason else ''}")
 
 
+def _restored_row(w: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The table row of the worker restarted on a state-at-scale worker's state."""
+    again = w.get("restarted")
+    if again and again.get("completed"):
+        return [("5  a new worker restoring that state (one record per partition)",
+                 f"restored in {again['restore_s']:,.1f} s, RSS {_mb(again['rss_bytes'])}"
+                 f" (peak {_mb(again['rss_peak_bytes'])})", "")]
+    if again:
+        return [("5  a new worker restoring that state",
+                 "did not finish: " + again.get("error", "")[:60], "")]
+    return []
+
+
 def extrapolate(r: dict[str, Any]) -> dict[str, Any] | None:
     """1,000,000 sellers all with state, 0.1 %, 1 % or 10 % of them with 90 days of orders.
 
@@ -1341,22 +1354,40 @@ def extrapolate(r: dict[str, Any]) -> dict[str, Any] | None:
     a, b, hb = st.get("worker_rocksdb"), st.get("heavy_worker_rocksdb"), st.get("heavy_backlog")
     if not (a and a.get("completed") and b and b.get("completed") and hb):
         return extrapolate_engine(r)
+    sellers, days = a["worker"]["sellers"], hb["heavy_days"]
+
+    def estimate(light_rss: int, light_base: int, heavy_rss: int) -> tuple[
+            float, float, dict[str, float]]:
+        light = (light_rss - light_base) / sellers
+        heavy = (heavy_rss - light_rss) / hb["heavy_sellers"]
+        return light, heavy, {f"{frac:.1%}": light_base + 1_000_000 * (
+            (1 - frac) * light + frac * heavy) for frac in (0.0, 0.001, 0.01, 0.1)}
+
+    def said(light: float, heavy: float, est: dict[str, float]) -> str:
+        return (f"{light:,.0f} B/seller, {heavy:,.0f} B/seller with {days} days: "
+                + ", ".join(f"{k} with {days} days {v / 2**30:,.2f} GiB"
+                            for k, v in est.items()))
+
     base = a.get("rss_at_start_bytes") or 0
-    light = (a["rss_bytes"] - base) / a["worker"]["sellers"]
-    heavy = (b["rss_bytes"] - a["rss_bytes"]) / hb["heavy_sellers"]
-    est = {f"{frac:.1%}": base + 1_000_000 * ((1 - frac) * light + frac * heavy)
-           for frac in (0.0, 0.001, 0.01, 0.1)}
-    return {
+    light, heavy, est = estimate(a["rss_bytes"], base, b["rss_bytes"])
+    out = {
         "worker_rss_bytes_per_seller": light,
         "worker_rss_bytes_per_heavy_seller": heavy,
-        "heavy_days": hb["heavy_days"],
+        "heavy_days": days,
         "heavy_orders_per_seller_day": hb["heavy_orders_per_seller_day"],
         "worker_rss_base_bytes": base,
         "rss_bytes_for_1m_sellers_by_90_day_fraction": est,
-        "summary": f"{light:,.0f} B/seller, {heavy:,.0f} B/seller with {hb['heavy_days']} "
-                   f"days: " + ", ".join(f"{k} with {hb['heavy_days']} days "
-                                         f"{v / 2**30:,.2f} GiB" for k, v in est.items()),
+        "summary": said(light, heavy, est),
     }
+    ra, rb = a.get("restarted"), b.get("restarted")
+    if ra and ra.get("completed") and rb and rb.get("completed"):
+        # The same from two restored workers (no memory freed and kept by the allocator).
+        light, heavy, est = estimate(ra["rss_bytes"], ra.get("rss_at_start_bytes") or 0,
+                                     rb["rss_bytes"])
+        out["restored"] = {"rss_bytes_per_seller": light, "rss_bytes_per_heavy_seller": heavy,
+                           "rss_bytes_for_1m_sellers_by_90_day_fraction": est,
+                           "summary": said(light, heavy, est)}
+    return out
 
 
 def extrapolate_engine(r: dict[str, Any]) -> dict[str, Any] | None:
