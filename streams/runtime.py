@@ -249,7 +249,7 @@ class Runtime:
     def __init__(self, profile: TargetProfile, allowed_lateness_ms: int, partitions: int,
                  topics: tuple[str, ...], snapshot_interval_s: float = 0.0,
                  snapshot_backlog_interval_s: float | None = None,
-                 evict: str = "settled") -> None:
+                 evict: str = "all") -> None:
         self.profile = profile
         if evict not in EVICT_MODES:
             raise ValueError(f"evict: got {evict!r}; expected one of {EVICT_MODES}")

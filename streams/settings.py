@@ -76,11 +76,11 @@ class Settings:
     idle_flush_s: float = 5.0
     """Once every input of a partition is read to the end and nothing came for this long,
     apply the events the allowed lateness still holds back."""
-    evict: str = "settled"
+    evict: str = "all"
     """Which open orders, messages and returns leave memory after each batch for the
-    table's store, read back on their next event, deadline or retention: "settled" (those
-    waiting for no deadline), "all" (every one: least memory, a store read for most
-    events), or "none"."""
+    table's store, read back on their next event, deadline or retention: "all" (every
+    one: least memory, a store read for most events, ~10 % more CPU than "settled" at the
+    same rate), "settled" (those waiting for no deadline), or "none"."""
     trim_interval_s: float = 30.0
     """Hand the memory the worker freed back to the operating system this often (glibc's
     malloc_trim; 0: never)."""

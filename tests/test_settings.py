@@ -14,10 +14,10 @@ from streams.settings import Settings, SettingsError
 def test_values_are_converted_to_the_field_types() -> None:
     s = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "h:1", "SELLERPERF_PARTITIONS": "8",
                            "SELLERPERF_BATCH_WITHIN_S": "0.5", "SELLERPERF_DATA_DIR": "/x",
-                           "SELLERPERF_EVICT": "all"})
+                           "SELLERPERF_EVICT": "settled"})
     assert (s.bootstrap_servers, s.partitions, s.batch_within_s, str(s.data_dir),
-            s.evict) == ("h:1", 8, 0.5, "/x", "all")
-    assert (Settings.from_env({}).evict, Settings.from_env({}).consume) == ("settled", "fetch")
+            s.evict) == ("h:1", 8, 0.5, "/x", "settled")
+    assert (Settings.from_env({}).evict, Settings.from_env({}).consume) == ("all", "fetch")
 
 
 @pytest.mark.parametrize(("name", "raw", "expected"), [
