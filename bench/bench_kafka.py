@@ -383,7 +383,8 @@ class Worker:
 
     def __init__(self, s: Settings, data_dir: Path, *, store: str, lateness_ms: int,
                  batch_size: int | None = None,
-                 max_message_bytes: int = 0, evict: str | None = None) -> None:
+                 max_message_bytes: int = 0, evict: str | None = None,
+                 name: str | None = None) -> None:
         self.settings = s
         self.data_dir = data_dir
         self.port = free_port()
@@ -414,7 +415,7 @@ class Worker:
         self.env = env
         logs = data_dir.parent.parent / "logs"  # <tmp-dir>/logs survives the run
         logs.mkdir(parents=True, exist_ok=True)
-        self.log_path = logs / f"{s.app_id}.log"
+        self.log_path = logs / f"{name or s.app_id}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.started = 0.0
 
@@ -776,6 +777,49 @@ def worker_restarted(s: Settings, data: Path, store: str, timeout_s: float,
         worker.stop()
 
 
+def worker_group_backlog(inputs: Settings, app_id: str, store: str, tmp: Path, ends: dict[
+        TopicPartition, int], *, processes: int, timeout_s: float,
+        evict: str | None = None) -> dict[str, Any]:
+    """`processes` workers of one consumer group (the partitions shared among them) from
+    start until the group has committed every input offset."""
+    outputs: dict[str, Any] = {f: f"{app_id}-{getattr(Settings(), f)}" for f in OUTPUT_FIELDS}
+    s = replace(inputs, app_id=app_id, **outputs)
+    asyncio.run(create_topics(s))
+    workers = [Worker(s, tmp / app_id / str(i), store=store, lateness_ms=60_000, evict=evict,
+                      name=f"{app_id}-{i}") for i in range(processes)]
+    load_before = load()
+    peak = [0]
+
+    def on_poll(n: int) -> None:
+        peak[0] = max(peak[0], sum(proc_rss(w.pid)[0] for w in workers))
+
+    for w in workers:
+        w.start()
+    try:
+        for w in workers:
+            w.wait_web()
+        watcher = GroupWatcher(s.bootstrap_servers, app_id, ends)
+        out = asyncio.run(watcher.watch(min(w.started for w in workers), timeout_s,
+                                        lambda: all(w.alive() for w in workers), on_poll))
+        out["cpu_seconds"] = cpu = sum(proc_cpu_s(w.pid) for w in workers)
+        out["events_per_cpu_s"] = out["committed"] / cpu if cpu else None
+        time.sleep(1.5)
+        out.update({"store": store, "processes": processes, "evict": evict or Settings().evict,
+                    "rss_bytes": sum(proc_rss(w.pid)[0] for w in workers),
+                    "rss_peak_bytes": peak[0], "data_dir_bytes": du_bytes(tmp / app_id),
+                    "load_before": load_before, "load_after": load(),
+                    "partitions_per_worker": [len(json.loads(w.get("/health")).get(
+                        "partitions", [])) for w in workers]})
+        if not out["completed"]:
+            out["error"] = f"not all committed ({out['committed']}/{out['events']})"
+            out["log"] = str(workers[0].log_path)
+    finally:
+        for w in workers:
+            w.stop()
+    shutil.rmtree(tmp / app_id, ignore_errors=True)
+    return out
+
+
 def too_large(w: dict[str, Any]) -> bool:
     """Whether a worker run ended on a record over the producer's or broker's size limit."""
     return not w.get("completed") and any("MessageSizeTooLarge" in ln
@@ -1056,6 +1100,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     retry["as_shipped"] = w
                     w = retry
                 r["worker"][name] = w
+            if args.workers > 1:
+                store = z.stores[-1]
+                name = store.split(":")[0]
+                log(f"worker end to end, {store}, {args.workers} processes of one group")
+                r["worker"][f"{name}_x{args.workers}"] = worker_group_backlog(
+                    inputs, f"{prefix}-g{name}", store, tmp, ends, processes=args.workers,
+                    timeout_s=z.timeout_s, evict=args.evict)
         if args.profile:
             log(f"worker under py-spy, {args.profile_store}")
             r["worker_profiled"] = worker_backlog(
@@ -1152,7 +1203,7 @@ def ratios(r: dict[str, Any]) -> dict[str, float | None]:
     q = rate("quix", "events_per_s")
     out: dict[str, float | None] = {
         "raw_aiokafka_to_broker": raw / perf if raw and perf else None}
-    for store in ("memory", "rocksdb"):
+    for store in r.get("worker", {}):
         w = rate("worker", store, "events_per_s")
         out[f"worker_{store}_to_raw_aiokafka"] = w / raw if w and raw else None
         out[f"worker_{store}_to_quix"] = w / q if w and q else None
@@ -1221,7 +1272,8 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                         _fmt(e["end_to_end_events_per_s"], " events/s"), ld))
     ratio = r.get("ratios", {})
     for store, w in r.get("worker", {}).items():
-        label = f"3  worker {store}://"
+        label = (f"3  {w['processes']} workers {w['store']}" if "processes" in w
+                 else f"3  worker {store}://")
         shipped = w.get("as_shipped")
         if shipped:
             out.append((label + " as shipped", failure(shipped), _ld(shipped.get("load_before"))))
@@ -1239,6 +1291,9 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         out.append((label + " CPU", f"{w['events_per_cpu_s']:,.0f} events per CPU-s", ""))
         out.append((label + " RSS / data dir",
                     f"{_mb(w['rss_bytes'])} / {_mb(w['data_dir_bytes'])}", ""))
+        if "partitions_per_worker" in w:
+            out.append((label + " partitions each",
+                        " / ".join(map(str, w["partitions_per_worker"])), ""))
     wp = r.get("worker_profiled")
     if wp:
         rate = wp.get("events_per_s") or wp.get("events_per_s_partial")
@@ -1479,6 +1534,9 @@ def main() -> int:
                    help="SELLERPERF_EVICT of the state-at-scale workers [%(default)s]")
     p.add_argument("--evict", default=None, choices=("none", "settled", "all"),
                    help="SELLERPERF_EVICT of the throughput workers [the worker's default]")
+    p.add_argument("--workers", type=int, default=1,
+                   help="also run this many worker processes of one group on the last "
+                        "store (1: not) [%(default)s]")
     p.add_argument("--stores", default=None,
                    help="worker stores, comma separated [memory://,rocksdb://; quick memory://]")
     p.add_argument("--latency-s", type=float, default=None, help="[60; quick 8]")
