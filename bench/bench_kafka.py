@@ -785,8 +785,9 @@ def worker_group_backlog(inputs: Settings, app_id: str, store: str, tmp: Path, e
     outputs: dict[str, Any] = {f: f"{app_id}-{getattr(Settings(), f)}" for f in OUTPUT_FIELDS}
     s = replace(inputs, app_id=app_id, **outputs)
     asyncio.run(create_topics(s))
-    workers = [Worker(s, tmp / app_id / str(i), store=store, lateness_ms=60_000, evict=evict,
-                      name=f"{app_id}-{i}") for i in range(processes)]
+    dirs = [tmp / f"{app_id}-{i}" for i in range(processes)]  # logs go to <tmp-dir>/logs
+    workers = [Worker(s, d, store=store, lateness_ms=60_000, evict=evict, name=d.name)
+               for d in dirs]
     load_before = load()
     peak = [0]
 
@@ -806,7 +807,7 @@ def worker_group_backlog(inputs: Settings, app_id: str, store: str, tmp: Path, e
         time.sleep(1.5)
         out.update({"store": store, "processes": processes, "evict": evict or Settings().evict,
                     "rss_bytes": sum(proc_rss(w.pid)[0] for w in workers),
-                    "rss_peak_bytes": peak[0], "data_dir_bytes": du_bytes(tmp / app_id),
+                    "rss_peak_bytes": peak[0], "data_dir_bytes": sum(map(du_bytes, dirs)),
                     "load_before": load_before, "load_after": load(),
                     "partitions_per_worker": [len(json.loads(w.get("/health")).get(
                         "partitions", [])) for w in workers]})
@@ -816,7 +817,8 @@ def worker_group_backlog(inputs: Settings, app_id: str, store: str, tmp: Path, e
     finally:
         for w in workers:
             w.stop()
-    shutil.rmtree(tmp / app_id, ignore_errors=True)
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
     return out
 
 
