@@ -435,16 +435,7 @@ class Engine:
         """Slide every window to end on the new day and re-judge what changed."""
         old_hi = list(self.win_hi)
         old_lo = list(self.win_lo)
-        self.day = day
-        version_changed = []
-        for j, e in enumerate(self.entries):
-            self.win_hi[j] = day - e.lag_days
-            self.win_lo[j] = day - e.lag_days - e.window_days
-            version = e.version_at(day)
-            version_changed.append(version is not self.versions[j])
-            self.versions[j] = version
-        for slot, entries in enumerate(self.plan.entries_of_slot):
-            self.floor[slot] = min(self.win_lo[j] for j in entries)
+        version_changed = self._set_day(day)
         prune = day % 8 == 0
         idle = []
         for seller in self.sellers.values():
@@ -458,6 +449,21 @@ class Engine:
         for seller_id in idle:  # nothing held, nothing counted, nothing to tell: forget it
             del self.sellers[seller_id]
             self.changed.discard(seller_id)
+
+    def _set_day(self, day: int) -> list[bool]:
+        """Make `day` the engine's day: every window ends on it (after its lag), target
+        versions and bucket floors follow; per rate, whether its target version changed."""
+        self.day = day
+        version_changed = []
+        for j, e in enumerate(self.entries):
+            self.win_hi[j] = day - e.lag_days
+            self.win_lo[j] = day - e.lag_days - e.window_days
+            version = e.version_at(day)
+            version_changed.append(version is not self.versions[j])
+            self.versions[j] = version
+        for slot, entries in enumerate(self.plan.entries_of_slot):
+            self.floor[slot] = min(self.win_lo[j] for j in entries)
+        return version_changed
 
     def _slide(
         self, seller: SellerState, old_lo: list[int], old_hi: list[int], forced: list[bool]
@@ -496,13 +502,7 @@ class Engine:
         if timed:
             assert clock_ms is not None
             self.clock_ms = clock_ms
-            self.day = clock_ms // DAY_MS
-            for j, e in enumerate(self.entries):
-                self.win_hi[j] = self.day - e.lag_days
-                self.win_lo[j] = self.day - e.lag_days - e.window_days
-                self.versions[j] = e.version_at(self.day)
-            for slot, entries in enumerate(self.plan.entries_of_slot):
-                self.floor[slot] = min(self.win_lo[j] for j in entries)
+            self._set_day(clock_ms // DAY_MS)
         for seller in sellers:
             seller_id = seller.seller_id
             self.sellers[seller_id] = seller
