@@ -501,6 +501,8 @@ class Worker:
                 out["batches"] = v
             elif name == "sellerperf_batch_processing_seconds_sum":
                 out["batch_seconds_sum"] = v
+            elif name.startswith("sellerperf_batch_stage_seconds_total{"):
+                out[name.split('"')[1] + "_seconds"] = v
         out["sellers"] = sellers
         return out
 
@@ -1291,6 +1293,9 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                     f"{w['events_per_s_from_start']:,.0f} events/s "
                     f"(startup {w['startup_to_first_commit_s']:.1f} s)", ""))
         out.append((label + " CPU", f"{w['events_per_cpu_s']:,.0f} events per CPU-s", ""))
+        stages = _stages(w)
+        if stages:
+            out.append((label + " wall time", stages, ""))
         out.append((label + " RSS / data dir",
                     f"{_mb(w['rss_bytes'])} / {_mb(w['data_dir_bytes'])}", ""))
         if "partitions_per_worker" in w:
@@ -1488,6 +1493,17 @@ def extrapolate_engine(r: dict[str, Any]) -> dict[str, Any] | None:
                    f"x{overhead:.1f}: " + ", ".join(
                        f"{k} with 90 days {v / 2**30:,.1f} GiB" for k, v in est.items()),
     }
+
+
+def _stages(w: dict[str, Any]) -> str:
+    """Where a worker's wall time went: its batch stages and the rest (waiting for input,
+    startup, timers), in per cent of the time from process start."""
+    m, wall = w.get("worker") or {}, w.get("seconds_from_start")
+    if "compute_seconds" not in m or not wall:
+        return ""  # results from before the stage counters (2026-11-28)
+    parts = [(stage, m[f"{stage}_seconds"]) for stage in ("compute", "publish", "state")]
+    parts.append(("other", wall - sum(v for _, v in parts)))
+    return " / ".join(f"{name} {100 * v / wall:.0f} %" for name, v in parts)
 
 
 def render(r: dict[str, Any], json_path: Path | None) -> None:

@@ -13,6 +13,8 @@ from prometheus_client.registry import Collector
 from streams.alerts import STATUS_NAMES
 from streams.runtime import Outputs, Runtime
 
+STAGES: Final = ("compute", "publish", "state")
+"""The stages of a batch, in order (see WorkerMetrics.stage_seconds)."""
 RATE_BUCKETS: Final = (0.005, 0.01, 0.02, 0.025, 0.04, 0.05, 0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.97,
                        0.99, 1.0)
 """Upper bounds of the rate histogram: around the usual targets."""
@@ -43,6 +45,13 @@ class WorkerMetrics:
             "Time to process one batch, outputs and state writes included",
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=registry)
+        self.stage_seconds = Counter(
+            "sellerperf_batch_stage_seconds_total",
+            "Time spent on batches by stage: compute (the engines), publish (alerts, "
+            "snapshots and dead letters sent and acknowledged), state (changelog "
+            "acknowledged, local store written)", ["stage"], registry=registry)
+        for stage in STAGES:
+            self.stage_seconds.labels(stage)
         self.skipped = Counter(
             "sellerperf_redelivered_records_skipped_total",
             "Records already covered by restored state after a restart", registry=registry)
@@ -54,8 +63,9 @@ class WorkerMetrics:
                        "too_late"):
             self.invalid.labels(reason)
 
-    def observe(self, out: Outputs, records: int, seconds: float) -> None:
-        """Account for one processed batch."""
+    def observe(self, out: Outputs, records: int, seconds: float,
+                stages: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:
+        """Account for one processed batch (`stages`: seconds per stage, as STAGES)."""
         for (topic, event_type), count in out.taken.items():
             self.events.labels(topic, event_type).inc(count)
         for d in out.dead_letters:
@@ -70,6 +80,9 @@ class WorkerMetrics:
             self.offsets_skipped.inc(out.offsets_skipped)
         self.batch_size.observe(records)
         self.batch_seconds.observe(seconds)
+        for stage, took in zip(STAGES, stages, strict=True):
+            if took:
+                self.stage_seconds.labels(stage).inc(took)
 
 
 class PopulationCollector(Collector):

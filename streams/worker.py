@@ -134,11 +134,13 @@ def create_app(settings: Settings) -> faust.App:
         paused.clear()
         paused.update(now)
 
-    async def finish(out: Outputs, batch: list[Any]) -> None:
-        """Publish outputs, then write state, then acknowledge what is done."""
+    async def finish(out: Outputs, batch: list[Any]) -> tuple[float, float]:
+        """Publish outputs, then write state, then acknowledge what is done; the seconds
+        publishing and writing state took."""
         # A rebalance can revoke a partition while this awaits: its state then belongs to
         # the next owner, who restores it from the changelog and takes the unacknowledged
         # records again. Nothing more is written or held for it here.
+        started = time.perf_counter()
         owners = {p: runtime.active.get(p) for p in out.writes}
         kafka = _producer(app)
         n = settings.partitions
@@ -159,12 +161,14 @@ def create_app(settings: Settings) -> faust.App:
                                                      partition, records)]
         # Outputs are on the broker before the state that says they were made is written.
         await asyncio.gather(*sends)
+        published = time.perf_counter()
         # Between a rebalance's start and the new assignment nothing more is written: what
         # a revoked partition's next owner restores must not change under it (it takes the
         # unacknowledged records again).
         kept = set() if revoking() else {
             p for p, pr in owners.items() if pr is not None and runtime.active.get(p) is pr}
         await state.write({p: w for p, w in out.writes.items() if p in kept})
+        took = (published - started, time.perf_counter() - published)
         # An event still held back stays unacknowledged until released (maybe in a later
         # batch), so that Faust commits no offset past it and Kafka delivers it again after
         # a crash. Records of a partition revoked meanwhile are never acknowledged here:
@@ -179,7 +183,7 @@ def create_app(settings: Settings) -> faust.App:
             for handle in cast(list[Acked], out.ackable):
                 if handle.tp.partition in still:
                     ack(handle)  # type: ignore[arg-type]
-            return
+            return took
         # take_events acknowledges the whole batch when this iteration ends: one more
         # reference keeps a held event unacknowledged; its release drops that reference.
         done = {id(h) for h in out.ackable}
@@ -191,6 +195,7 @@ def create_app(settings: Settings) -> faust.App:
             released = cast("faust.EventT[Any]", h)
             if id(h) not in in_batch and released.message.partition in kept:
                 released.ack()
+        return took
 
     async def take(fetch: Fetch) -> None:
         """Process one fetch of input records."""
@@ -238,10 +243,13 @@ def create_app(settings: Settings) -> faust.App:
             log.info("Left %d records fetched before the rebalance to be delivered again",
                      fetched - len(records))
         async with lock:
+            computing = time.perf_counter()
             out = runtime.process(records, state.saved, caught_up, time.monotonic())
-            await finish(out, events)
+            computed = time.perf_counter() - computing
+            published, stored = await finish(out, events)
         regulate()
-        metrics_out.observe(out, len(records), time.perf_counter() - started)
+        metrics_out.observe(out, len(records), time.perf_counter() - started,
+                            (computed, published, stored))
 
     if fetching:
         @app.agent(consume_fetches(app, inputs))
@@ -262,10 +270,11 @@ def create_app(settings: Settings) -> faust.App:
         if revoking():
             return
         async with lock:
+            computing = time.perf_counter()
             out = runtime.flush_idle(caught_up, time.monotonic(), settings.idle_flush_s)
+            computed = time.perf_counter() - computing
             if out.writes:
-                await finish(out, [])
-                metrics_out.observe(out, 0, 0.0)
+                metrics_out.observe(out, 0, 0.0, (computed, *await finish(out, [])))
         regulate()  # also when no batch comes: a paused topic may be all that is left
 
     app.timer(interval=1.0)(flush_idle)

@@ -303,6 +303,11 @@ def test_every_dashboard_panel_and_recording_rule_returns_data(
     topics = {s["metric"]["topic"] for s in prom.query(
         "sum by (topic) (sellerperf_events_consumed_total)")}
     assert topics == set(settings.input_topics), topics
+    # The batches' time went into the engines, their outputs and their state.
+    stages = {s["metric"]["stage"]: float(s["value"][1]) for s in prom.query(
+        "sum by (stage) (sellerperf_batch_stage_seconds_total)")}
+    assert set(stages) == {"compute", "publish", "state"}, stages
+    assert all(v > 0 for v in stages.values()), stages
     total = prom.query(f'sum(sellerperf:sellers:sum{{metric="{metric}"}})')
     assert float(total[0]["value"][1]) == len(SELLERS)
     assert prom.proc.poll() is None, prom.tail()
