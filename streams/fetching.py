@@ -41,10 +41,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
+
+FETCHES_AHEAD: Final = 16
+"""Fetches waiting for the agent at most. With 2, a worker on a backlog spent ~60 % of
+its wall time on batches and most of the rest waiting for the next fetch, though the
+consumer reads ~30x faster than the agent takes (why it comes unevenly is not known). Measured on the benchmark
+backlog (rocksdb://, `bench/bench_kafka.py --skip limits,engine,quix,latency,state`): 2:
+19,642 events/s, 8: 22,065, 16: 24,085, 32: 22,511-23,937, 64: 24,113. The cost: up to
+this many fetches (each at most SELLERPERF_BATCH_SIZE records) in memory, taken even after
+their topic is paused, so a partition may hold back that many more events than
+SELLERPERF_MAX_PENDING; after a rebalance the queued ones are left (fetched again)."""
 
 
 class Acked:
@@ -228,11 +238,11 @@ def install_consumer(app: Any, inputs: Any) -> Transport:
 
 def consume_fetches(app: Any, inputs: Any) -> Any:
     """Have `app` consume the Faust topic `inputs` a whole fetch at a time: the channel
-    whose events are `Fetch`es (an agent over it processes them). A short queue lets the
-    next fetch come in while one is processed."""
+    whose events are `Fetch`es (an agent over it processes them). A queue of up to
+    FETCHES_AHEAD fetches lets the next ones come in while one is processed."""
     transport = install_consumer(app, inputs)
     app.topics.add(inputs)  # consumed through `transport`, not a stream of its own
-    fetches = app.channel(maxsize=2)
+    fetches = app.channel(maxsize=FETCHES_AHEAD)
 
     async def hand_over(fetch: Fetch) -> None:
         await fetches.send(value=fetch)
