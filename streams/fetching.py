@@ -48,9 +48,11 @@ from faust.types import TP
 
 FETCHES_AHEAD: Final = 16
 """Fetches waiting for the agent at most. With 2, a worker on a backlog spent ~60 % of
-its wall time on batches and most of the rest waiting for the next fetch, though the
-consumer reads ~30x faster than the agent takes (why it comes unevenly is not known). Measured on the benchmark
-backlog (rocksdb://, `bench/bench_kafka.py --skip limits,engine,quix,latency,state`): 2:
+its wall time on batches and much of the rest waiting for the next fetch, though the
+consumer reads ~30x faster than the agent takes: a third of the consumer thread's
+getmany calls took over 20 ms (150 ms on average), while the agent held the GIL.
+Measured on the benchmark backlog (rocksdb://, `bench/bench_kafka.py --skip
+limits,engine,quix,latency,state`): 2:
 19,642 events/s, 8: 22,065, 16: 24,085, 32: 22,511-23,937, 64: 24,113. The cost: up to
 this many fetches (each at most SELLERPERF_BATCH_SIZE records) in memory, taken even after
 their topic is paused, so a partition may hold back that many more events than

@@ -38,6 +38,9 @@ def test_bench_kafka_quick(bootstrap: str, tmp_path: Path) -> None:
     positive(r, "consumer_perf", "events_per_s")
     positive(r, "consumer_perf", "mb_per_s")
     positive(r, "raw_aiokafka", "events_per_s")
+    for mode in ("stream", "fetch", "ack"):
+        positive(r, f"faust_{mode}", "events_per_s")
+    positive(r, "ratios", "faust_ack_to_raw_aiokafka")
     for key in ("decode_validate_events_per_s", "apply_events_per_s", "end_to_end_events_per_s"):
         positive(r, "engine", key)
     w = r["worker"]["memory"]
@@ -46,6 +49,8 @@ def test_bench_kafka_quick(bootstrap: str, tmp_path: Path) -> None:
     positive(r, "worker", "memory", "events_per_s_from_start")
     positive(r, "worker", "memory", "rss_bytes")
     positive(r, "ratios", "worker_memory_to_raw_aiokafka")
+    for stage in ("compute", "publish", "state"):
+        positive(r, "worker", "memory", "worker", f"{stage}_seconds")
     lat = r["latency"]
     assert lat["alerted"] > 0, lat
     positive(r, "latency", "p50_ms")
@@ -60,3 +65,4 @@ def test_bench_kafka_quick(bootstrap: str, tmp_path: Path) -> None:
     for load in (r["load_at_start"], r["load_at_end"]):
         assert len(load) == 3
     assert "measure" in done.stdout and "events/s" in done.stdout
+    assert "1e 1d + orjson.loads" in done.stdout and "wall time" in done.stdout
