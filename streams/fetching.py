@@ -49,8 +49,9 @@ from faust.types import TP
 FETCHES_AHEAD: Final = 16
 """Fetches waiting for the agent at most. With 2, a worker on a backlog spent ~60 % of
 its wall time on batches and much of the rest waiting for the next fetch, though the
-consumer reads ~30x faster than the agent takes: a third of the consumer thread's
-getmany calls took over 20 ms (150 ms on average), while the agent held the GIL.
+consumer reads ~30x faster than the agent takes: the delivery loop's calls for the
+next records (through the consumer's thread) took 28 ms on average, a third of them
+over 20 ms and 150 ms on average (instrumented runs, not committed).
 Measured on the benchmark backlog (rocksdb://, `bench/bench_kafka.py --skip
 limits,engine,quix,latency,state`): 2:
 19,642 events/s, 8: 22,065, 16: 24,085, 32: 22,511-23,937, 64: 24,113. The cost: up to
