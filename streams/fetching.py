@@ -51,13 +51,13 @@ FETCHES_AHEAD: Final = 16
 its wall time on batches and much of the rest waiting for the next fetch, though the
 consumer reads ~30x faster than the agent takes: the delivery loop's calls for the
 next records (through the consumer's thread) took 28 ms on average, a third of them
-over 20 ms and 150 ms on average (instrumented runs, not committed).
-Measured on the benchmark backlog (rocksdb://, `bench/bench_kafka.py --skip
-limits,engine,quix,latency,state`): 2:
-19,642 events/s, 8: 22,065, 16: 24,085, 32: 22,511-23,937, 64: 24,113. The cost: up to
-this many fetches (each at most SELLERPERF_BATCH_SIZE records) in memory, taken even after
-their topic is paused, so a partition may hold back that many more events than
-SELLERPERF_MAX_PENDING; after a rebalance the queued ones are left (fetched again)."""
+over 20 ms and 150 ms on average (instrumented runs, not committed). Measured on the
+benchmark backlog (rocksdb://, `bench/bench_kafka.py --skip
+limits,engine,quix,latency,state`): 2: 19,642 events/s, 8: 22,065, 16: 24,085, 32:
+22,511-23,937, 64: 24,113. The cost: up to this many fetches (each at most
+SELLERPERF_BATCH_SIZE records) in memory, taken even after their topic is paused, so a
+partition may hold back that many more events than SELLERPERF_MAX_PENDING; after a
+rebalance the queued ones are left (fetched again)."""
 
 
 class Acked:
