@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,3 +27,25 @@ def test_bench_engine_smoke(tmp_path: Path) -> None:
     assert r["state_bytes_per_seller"] > 0
     assert r["facts_bytes_per_open_object"] > 0
     assert "events/s" in done.stdout
+
+
+def _bench_kafka() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_kafka", ROOT / "bench" / "bench_kafka.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_kafka", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_repeated_worker_runs_report_the_median_run() -> None:
+    median_run = _bench_kafka().median_run
+    runs = [{"completed": True, "events_per_s": rate, "events_per_cpu_s": rate / 2, "tag": i}
+            for i, rate in enumerate((30.0, 10.0, 20.0, 40.0))]
+    out = median_run(runs)
+    assert out["tag"] == 2  # 20: the lower middle of 10, 20, 30, 40
+    assert [x["events_per_s"] for x in out["repeats"]] == [30.0, 10.0, 20.0, 40.0]
+    assert median_run(runs[:3])["tag"] == 2  # 10, 20, 30
+    assert "repeats" not in median_run(runs[:1])
+    failed = {"completed": False, "error": "not all committed"}
+    assert median_run([runs[0], failed, runs[1]]) is failed
