@@ -22,9 +22,7 @@ LATE_FACT_HORIZON_MS: Final = 90 * 86_400_000
 
 
 def _order(seller: SellerState, event: ev.OrderEvent, t: int, plan: Plan) -> OrderFacts:
-    held = seller.orders
-    if held is None:
-        held = seller.orders = {}
+    held = seller.held_orders()
     f = held.get(event.order_id)
     if f is None:
         f = held[event.order_id] = OrderFacts(event.order_id, len(plan.by_kind["order"]))

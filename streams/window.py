@@ -219,10 +219,8 @@ def add_to_day(all_days: list[Days | None], slot: int, day: int, delta: int) -> 
     if i < 1 or i >= n:
         span = n - i if i < 1 else i  # days the run would cover
         if span > DENSE_SPAN:
-            wide = all_days[slot] = bucket_days(days)
-            wide[day] = wide.get(day, 0) + delta
-            if not wide[day]:
-                del wide[day]
+            all_days[slot] = bucket_days(days)
+            add_to_day(all_days, slot, day, delta)  # now the dict's case
             return
         if i < 1:
             days[1:1] = array("q", bytes(8 * (1 - i)))
