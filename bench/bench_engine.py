@@ -24,13 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streams.cli import GC_THRESHOLDS  # noqa: E402
-from streams.engine import Engine  # noqa: E402
-from streams.events import decode_event, event_time_ms  # noqa: E402
-from streams.replay import iter_lines, replay_lines  # noqa: E402
-from streams.report import table  # noqa: E402
-from streams.simulate import SimulationConfig, write_ndjson  # noqa: E402
-from streams.targets import load_profile  # noqa: E402
-from streams.window import SellerState  # noqa: E402
+from streams.core.engine import Engine  # noqa: E402
+from streams.core.events import decode_event, event_time_ms  # noqa: E402
+from streams.core.targets import load_profile  # noqa: E402
+from streams.core.window import SellerState  # noqa: E402
+from streams.offline.replay import iter_lines, replay_lines  # noqa: E402
+from streams.offline.report import table  # noqa: E402
+from streams.offline.simulate import SimulationConfig, write_ndjson  # noqa: E402
 
 ORDERS_PER_SELLER_DAY = 8.0
 DAYS = 90

@@ -61,11 +61,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from livegen import LiveLoad, percentile  # noqa: E402
 
-from streams.clock import DAY_MS  # noqa: E402
-from streams.kafka_io import create_topics, produce, reachable, topic_for  # noqa: E402
-from streams.partitioner import partition_for  # noqa: E402
-from streams.settings import Settings  # noqa: E402
-from streams.simulate import DEFAULT_START_MS, SimulationConfig, write_ndjson  # noqa: E402
+from streams.core.clock import DAY_MS  # noqa: E402
+from streams.core.partitioner import partition_for  # noqa: E402
+from streams.kafka.client import create_topics, produce, reachable, topic_for  # noqa: E402
+from streams.kafka.settings import Settings  # noqa: E402
+from streams.offline.simulate import DEFAULT_START_MS, SimulationConfig, write_ndjson  # noqa: E402
 
 EVENTS_PER_ORDER = 4.1  # what the simulator makes per order over 30 days, tail cut included
 OUTPUT_FIELDS = ("topic_alerts", "topic_metrics", "topic_dead_letters")
@@ -1293,7 +1293,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         out.append(("1b raw aiokafka + orjson.loads", _fmt(raw.get("events_per_s"), " events/s"),
                     _ld(raw.get("load_before"))))
     for mode, what in (("stream", "1c Faust agent doing nothing: take_events(2000)"),
-                       ("fetch", "1d the same, whole fetches (streams.fetching)"),
+                       ("fetch", "1d the same, whole fetches (streams.kafka.fetching)"),
                        ("ack", "1e 1d + orjson.loads and Faust ack per record")):
         f = r.get(f"faust_{mode}")
         if f:

@@ -3,8 +3,8 @@
     python bench/faust_ceiling.py MODE TOPIC[,TOPIC...] PARTITIONS EVENTS
 
 MODE `stream`: an agent over the topics, `take_events(2000, within=0.05)`, the way
-Faust apps usually consume (and this worker did before streams.fetching). MODE `fetch`:
-the consumer of streams.fetching handing whole fetches to an agent through a channel,
+Faust apps usually consume (and this worker did before streams.kafka.fetching). MODE `fetch`:
+the consumer of streams.kafka.fetching handing whole fetches to an agent through a channel,
 as the worker does now. Either way nothing is done with the records but counting them.
 MODE `ack`: as `fetch`, and each record's value decoded (orjson) and the record
 acknowledged to Faust (which commits the offsets), as the worker does: the least a worker
@@ -25,7 +25,7 @@ from typing import Any
 import faust
 import orjson
 
-from streams.fetching import Acked, consume_fetches
+from streams.kafka.fetching import Acked, consume_fetches
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_engine import deep_size  # noqa: E402
 
 from streams.cli import GC_THRESHOLDS  # noqa: E402
-from streams.engine import Engine  # noqa: E402
-from streams.events import decode_event, event_time_ms  # noqa: E402
-from streams.targets import load_profile  # noqa: E402
+from streams.core.engine import Engine  # noqa: E402
+from streams.core.events import decode_event, event_time_ms  # noqa: E402
+from streams.core.targets import load_profile  # noqa: E402
 
 
 def rss_bytes() -> int:

@@ -14,13 +14,13 @@ import msgspec
 import orjson
 from tqdm import tqdm
 
-from streams import report
+from streams.core.outputs import SellerSnapshot
+from streams.core.targets import DEFAULT_PROFILE, load_profile
 from streams.errors import SellerPerfError
-from streams.outputs import SellerSnapshot
-from streams.replay import DEFAULT_LATENESS_MS, ReplayResult, iter_lines, replay_lines
-from streams.runtime import encode_json
-from streams.simulate import SimulationConfig, generate, iter_ndjson
-from streams.targets import DEFAULT_PROFILE, load_profile
+from streams.kafka.runtime import encode_json
+from streams.offline import report
+from streams.offline.replay import DEFAULT_LATENESS_MS, ReplayResult, iter_lines, replay_lines
+from streams.offline.simulate import SimulationConfig, generate, iter_ndjson
 
 GC_THRESHOLDS: Final = (100_000, 50, 100)
 """Garbage collector thresholds of the sellerperf processes (gc.set_threshold)."""
@@ -141,7 +141,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(report.alerts_table(result.alerts))
     print()
     _summary(result, snaps)
-    from streams.simulate import degraded_sellers
+    from streams.offline.simulate import degraded_sellers
 
     degraded = degraded_sellers(config)
     caught = {a.seller_id for a in result.alerts if a.status == "breach"}
@@ -228,9 +228,9 @@ def _simulate_to_kafka(config: SimulationConfig, rate: float | None) -> int:
     import asyncio
     import time
 
-    from streams.clock import parse_time_ms
-    from streams.kafka_io import in_step, produce, topic_for
-    from streams.settings import Settings
+    from streams.core.clock import parse_time_ms
+    from streams.kafka.client import in_step, produce, topic_for
+    from streams.kafka.settings import Settings
 
     settings = Settings.from_env()
     records = ((topic_for(e["type"], settings), e["seller_id"].encode(), orjson.dumps(e),
@@ -254,8 +254,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Run the Faust worker."""
     import sys as _sys
 
-    from streams.settings import Settings
-    from streams.worker import run_worker
+    from streams.kafka.settings import Settings
+    from streams.kafka.worker import run_worker
 
     _sys.argv = [_sys.argv[0], "worker"]
     run_worker(Settings.from_env())
@@ -266,8 +266,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
     """Create the topics that are missing; say which already exist."""
     import asyncio
 
-    from streams.kafka_io import create_topics
-    from streams.settings import Settings
+    from streams.kafka.client import create_topics
+    from streams.kafka.settings import Settings
 
     settings = Settings.from_env()
     created, existing = asyncio.run(create_topics(settings))
@@ -315,7 +315,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 def cmd_schemas(args: argparse.Namespace) -> int:
     """Write or check the JSON Schemas generated from the event and output types."""
-    from streams import schemas
+    from streams.offline import schemas
 
     if args.check:
         stale = schemas.check(args.root)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from streams.checkpoint import decode_facts, encode_facts
-from streams.engine import Engine
-from streams.facts import Facts
-from streams.metrics import Kind
+from streams.core.checkpoint import decode_facts, encode_facts
+from streams.core.engine import Engine
+from streams.core.facts import Facts
+from streams.core.metrics import Kind
 
 
 class DictCold:

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.clock import DAY_MS, HOUR_MS, iso_ms
-from streams.events import AnyEvent, decode_event
-from streams.targets import TargetProfile, load_profile, parse_profile
+from streams.core.clock import DAY_MS, HOUR_MS, iso_ms
+from streams.core.events import AnyEvent, decode_event
+from streams.core.targets import TargetProfile, load_profile, parse_profile
 
 
 class Events:

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from streams.alerts import AT_RISK, BREACH, OK, STATUS_NAMES, judge
-from streams.clock import DAY_MS, HOUR_MS
-from streams.engine import Engine
-from streams.outputs import snapshot
-from streams.targets import TargetProfile, parse_profile
+from streams.core.alerts import AT_RISK, BREACH, OK, STATUS_NAMES, judge
+from streams.core.clock import DAY_MS, HOUR_MS
+from streams.core.engine import Engine
+from streams.core.outputs import snapshot
+from streams.core.targets import TargetProfile, parse_profile
 
 T0 = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)  # Monday 2026-01-05
 MINUTE = 60_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from streams.checkpoint import (
+from streams.core.checkpoint import (
     add_facts,
     decode_facts,
     decode_seller,
@@ -13,11 +13,11 @@ from streams.checkpoint import (
     partition_state,
     restore_partition,
 )
-from streams.events import AnyEvent, decode_event
-from streams.pipeline import Partition
-from streams.simulate import SimulationConfig, generate
-from streams.targets import load_profile
-from streams.window import bucket_days
+from streams.core.events import AnyEvent, decode_event
+from streams.core.partition import Partition
+from streams.core.targets import load_profile
+from streams.core.window import bucket_days
+from streams.offline.simulate import SimulationConfig, generate
 
 PROFILE = load_profile("amazon-us")
 EVENTS = [decode_event(orjson.dumps(e)) for e in generate(

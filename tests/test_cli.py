@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from streams.cli import main
-from streams.replay import replay_lines
-from streams.simulate import SimulationConfig, iter_ndjson
-from streams.targets import load_profile
+from streams.core.targets import load_profile
+from streams.offline.replay import replay_lines
+from streams.offline.simulate import SimulationConfig, iter_ndjson
 
 GOOD = [line.rstrip(b"\n") for line in iter_ndjson(
     SimulationConfig(seed=4, sellers=6, days=20, orders_per_seller_day=15.0,

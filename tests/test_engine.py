@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from streams.clock import DAY_MS, HOUR_MS
-from streams.engine import Engine
-from streams.outputs import snapshot
-from streams.targets import load_profile, parse_profile
+from streams.core.clock import DAY_MS, HOUR_MS
+from streams.core.engine import Engine
+from streams.core.outputs import snapshot
+from streams.core.targets import load_profile, parse_profile
 
 T0 = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)  # a Monday
 ODR = "order_defect_rate_60d"

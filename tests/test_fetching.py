@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 from faust.types import TP
 
-from streams.fetching import Consumer, _gaps
+from streams.kafka.fetching import Consumer, _gaps
 
 
 def test_contiguous_offsets_have_no_gap() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import streams.memory as memory
+import streams.kafka.memory as memory
 
 
 def _rss() -> int:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from streams.alerts import STATUS_NAMES
-from streams.clock import DAY_MS
-from streams.events import encode_event
-from streams.observability import STAGES, PopulationCollector, WorkerMetrics
-from streams.runtime import Record, Runtime
-from streams.targets import load_profile
+from streams.core.alerts import STATUS_NAMES
+from streams.core.clock import DAY_MS
+from streams.core.events import encode_event
+from streams.core.targets import load_profile
+from streams.kafka.observability import STAGES, PopulationCollector, WorkerMetrics
+from streams.kafka.runtime import Record, Runtime
 from tests.conftest import Events
 
 TOPICS = ("orders", "shipments", "messages", "refunds")

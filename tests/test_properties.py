@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from oracle import recompute
 from strategies import _deadlines, allowed_lateness, delivered, event_logs, event_ms
 
-from streams.alerts import Alert
-from streams.events import decode_event
-from streams.outputs import snapshot
-from streams.pipeline import Partition
-from streams.targets import parse_profile
+from streams.core.alerts import Alert
+from streams.core.events import decode_event
+from streams.core.outputs import snapshot
+from streams.core.partition import Partition
+from streams.core.targets import parse_profile
 
 # Every metric, with short and long windows and lags, so window edges are exercised.
 ENTRIES: list[tuple[str, str, int, int]] = [

@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-import streams.runtime as runtime_module
-from streams.outputs import snapshot
-from streams.runtime import Record, Runtime, read_to_end
-from streams.targets import load_profile
+import streams.kafka.runtime as runtime_module
+from streams.core.outputs import snapshot
+from streams.core.targets import load_profile
+from streams.kafka.runtime import Record, Runtime, read_to_end
 
 TOPICS = ("orders", "shipments", "messages", "refunds")
 
@@ -96,8 +96,8 @@ def test_a_partition_counts_as_read_to_its_end_only_on_an_end_offset_newer_than_
 
 
 def _simulated_records(partitions: int = 1) -> list[Record]:
-    from streams.kafka_io import TOPIC_OF
-    from streams.simulate import SimulationConfig, iter_ndjson
+    from streams.kafka.client import TOPIC_OF
+    from streams.offline.simulate import SimulationConfig, iter_ndjson
 
     lines = iter_ndjson(SimulationConfig(seed=5, sellers=3, days=30,
                                          orders_per_seller_day=12.0, degrading_fraction=0.7))

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.clock import HOUR_MS
-from streams.events import event_time_ms
-from streams.pipeline import Partition
-from streams.sequencer import Sequencer
+from streams.core.clock import HOUR_MS
+from streams.core.events import event_time_ms
+from streams.core.partition import Partition
+from streams.core.sequencer import Sequencer
 
 T0 = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)
 SECOND = 1000

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import Settings, SettingsError
+from streams.kafka.settings import Settings, SettingsError
 
 
 def test_values_are_converted_to_the_field_types() -> None:

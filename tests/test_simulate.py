@@ -1,4 +1,4 @@
-"""Tests of the synthetic marketplace generator streams/simulate.py."""
+"""Tests of the synthetic marketplace generator streams/offline/simulate.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.simulate import (
+from streams.offline.simulate import (
     DAY_MS,
     DEFAULT_START_MS,
     HOUR_MS,

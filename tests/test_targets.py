@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from streams.clock import day_from_date
+from streams.core.clock import day_from_date
+from streams.core.metrics import registered
+from streams.core.targets import PROFILES_DIR, load_profile, parse_profile
 from streams.errors import TargetProfileError
-from streams.metrics import registered
-from streams.targets import PROFILES_DIR, load_profile, parse_profile
 
 BASE: dict[str, Any] = {
     "name": "p",

@@ -9,10 +9,10 @@ from cold import DictCold
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.clock import DAY_MS, HOUR_MS, add_business_days, iso_ms
-from streams.engine import Engine
-from streams.facts import OrderFacts
-from streams.window import (
+from streams.core.clock import DAY_MS, HOUR_MS, add_business_days, iso_ms
+from streams.core.engine import Engine
+from streams.core.facts import OrderFacts
+from streams.core.window import (
     DENSE_SPAN,
     ONE,
     SellerState,
@@ -348,9 +348,9 @@ def test_a_rate_with_nothing_against_the_seller_names_no_order_and_others_rank_a
     """Engine.order_ids skips the ranking when the window sum counts no bad object; at
     every day's end of a simulated month, for every seller and rate, it answers what
     ranking the remembered objects answers."""
-    from streams.engine import RECENT_IDS
-    from streams.events import decode_event, event_time_ms
-    from streams.simulate import SimulationConfig, iter_ndjson
+    from streams.core.engine import RECENT_IDS
+    from streams.core.events import decode_event, event_time_ms
+    from streams.offline.simulate import SimulationConfig, iter_ndjson
 
     engine = Engine(amazon)
     compared = named = clean = 0

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.kafka_io import create_topics, reachable
-from streams.settings import Settings
+from streams.kafka.client import create_topics, reachable
+from streams.kafka.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

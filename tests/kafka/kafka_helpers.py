@@ -12,10 +12,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
+from streams.core.events import decode_event, event_time_ms
 from streams.errors import InvalidEvent
-from streams.events import decode_event, event_time_ms
-from streams.kafka_io import in_step, produce, topic_for
-from streams.settings import Settings
+from streams.kafka.client import in_step, produce, topic_for
+from streams.kafka.settings import Settings
 
 
 def records_of(lines: Iterable[bytes], settings: Settings) -> list[tuple[str, bytes, bytes]]:

@@ -29,8 +29,8 @@ from conftest import ROOT, WorkerProcess, free_port, start_worker
 from kafka_helpers import records_of, send, wait_until_done
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.settings import Settings
-from streams.simulate import SimulationConfig, iter_ndjson
+from streams.kafka.settings import Settings
+from streams.offline.simulate import SimulationConfig, iter_ndjson
 
 pytestmark = pytest.mark.kafka
 

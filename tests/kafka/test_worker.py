@@ -14,10 +14,10 @@ import pytest
 from conftest import WorkerProcess, start_worker
 from kafka_helpers import progress, read_all, records_of, send, wait_until_done
 
-from streams.replay import replay_lines
-from streams.settings import Settings
-from streams.simulate import SimulationConfig, iter_ndjson
-from streams.targets import load_profile
+from streams.core.targets import load_profile
+from streams.kafka.settings import Settings
+from streams.offline.replay import replay_lines
+from streams.offline.simulate import SimulationConfig, iter_ndjson
 
 pytestmark = pytest.mark.kafka
 SKIPPED = "sellerperf_input_offsets_skipped_total"

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.events import TOPIC_OF
-from streams.settings import Settings
+from streams.core.events import TOPIC_OF
+from streams.kafka.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from streams.alerts import STATUS_NAMES
-from streams.runtime import Outputs, Runtime
+from streams.core.alerts import STATUS_NAMES
+from streams.kafka.runtime import Outputs, Runtime
 
 STAGES: Final = ("compute", "publish", "state")
 """The stages of a batch, in order (see WorkerMetrics.stage_seconds)."""

@@ -14,13 +14,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from streams.clock import day_from_date, iso_day
+from streams.core.clock import day_from_date, iso_day
+from streams.core.metrics import get_metric
 from streams.errors import TargetProfileError, UnknownMetric
-from streams.metrics import get_metric
 
 Direction = Literal["below", "at_most", "above", "at_least"]
 DIRECTIONS: Final = ("below", "at_most", "above", "at_least")
-PROFILES_DIR: Final = Path(__file__).resolve().parent.parent / "deploy" / "targets"
+PROFILES_DIR: Final = Path(__file__).resolve().parents[2] / "deploy" / "targets"
 """Profiles beside the package (a source checkout); else ./deploy/targets (a container)."""
 DEFAULT_PROFILE: Final = "amazon-us"
 

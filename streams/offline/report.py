@@ -6,8 +6,8 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 
-from streams.alerts import Alert
-from streams.outputs import RateValue, SellerSnapshot
+from streams.core.alerts import Alert
+from streams.core.outputs import RateValue, SellerSnapshot
 
 _COLOR = sys.stdout.isatty() and os.environ.get("NO_COLOR") is None
 _STYLE = {"breach": "\033[31m", "at_risk": "\033[33m", "critical": "\033[31m", "ok": "\033[32m"}

@@ -15,10 +15,10 @@ from typing import Any, Final
 
 import msgspec
 
-from streams.events import AnyEvent, decode_event, encode_event
-from streams.facts import Facts, MessageFacts, OrderFacts, ReturnFacts
-from streams.pipeline import Partition
-from streams.window import SellerState
+from streams.core.events import AnyEvent, decode_event, encode_event
+from streams.core.facts import Facts, MessageFacts, OrderFacts, ReturnFacts
+from streams.core.partition import Partition
+from streams.core.window import SellerState
 
 FORMAT: Final = 3
 _encoder: Final = msgspec.msgpack.Encoder()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from streams.alerts import Alert
-from streams.engine import Engine
-from streams.events import AnyEvent
-from streams.sequencer import Sequencer
-from streams.targets import TargetProfile
+from streams.core.alerts import Alert
+from streams.core.engine import Engine
+from streams.core.events import AnyEvent
+from streams.core.sequencer import Sequencer
+from streams.core.targets import TargetProfile
 
 
 class Partition:

@@ -7,9 +7,9 @@ from typing import Literal
 
 import msgspec
 
-from streams.alerts import HEALTH_OF_STATUS, STATUS_NAMES, Health, Status
-from streams.clock import iso_day, iso_ms
-from streams.engine import Engine
+from streams.core.alerts import HEALTH_OF_STATUS, STATUS_NAMES, Health, Status
+from streams.core.clock import iso_day, iso_ms
+from streams.core.engine import Engine
 
 DeadLetterReason = Literal[
     "not_json", "schema", "unknown_type", "missing_key", "key_mismatch", "too_late"

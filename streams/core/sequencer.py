@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from typing import Final
 
-from streams.events import AnyEvent, event_time_ms
+from streams.core.events import AnyEvent, event_time_ms
 
 _NEVER: Final = -(2**62)
 
@@ -86,7 +86,7 @@ class Sequencer:
 
     def restore(self, pending: list[AnyEvent], released_ms: int, max_seen_ms: int,
                 last: tuple[int, str]) -> None:
-        """Reload a saved state (see streams.checkpoint)."""
+        """Reload a saved state (see streams.core.checkpoint)."""
         self.released_ms = released_ms
         self.max_seen_ms = max_seen_ms
         self._last = last

@@ -14,13 +14,13 @@ from faust.types import TP
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from streams.fetching import Acked, Fetch, consume_fetches, install_consumer
-from streams.memory import can_release, release_free_memory
-from streams.observability import PopulationCollector, WorkerMetrics
-from streams.partitioner import partition_for
-from streams.runtime import Outputs, Record, Runtime, encode_json, read_to_end
-from streams.settings import Settings
-from streams.targets import load_profile
+from streams.core.partitioner import partition_for
+from streams.core.targets import load_profile
+from streams.kafka.fetching import Acked, Fetch, consume_fetches, install_consumer
+from streams.kafka.memory import can_release, release_free_memory
+from streams.kafka.observability import PopulationCollector, WorkerMetrics
+from streams.kafka.runtime import Outputs, Record, Runtime, encode_json, read_to_end
+from streams.kafka.settings import Settings
 
 log = logging.getLogger("sellerperf.worker")
 ROCKSDB_OPTIONS: dict[str, int] = {
@@ -73,7 +73,7 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_batch_size=256 * 1024,
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
-        # consume=fetch: the most records one fetch hands over (streams.fetching).
+        # consume=fetch: the most records one fetch hands over (streams.kafka.fetching).
         broker_max_poll_records=settings.batch_size if fetching else None,
         stream_buffer_maxsize=settings.batch_size * 2,
         web_in_thread=False,

@@ -7,7 +7,7 @@ from typing import Final, Literal
 
 import msgspec
 
-from streams.targets import Entry, TargetVersion
+from streams.core.targets import Entry, TargetVersion
 
 INSUFFICIENT: Final = 0
 OK: Final = 1

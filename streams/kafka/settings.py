@@ -68,7 +68,7 @@ class Settings:
     consume: str = "fetch"
     """How input records reach the agent: "fetch" (a whole fetch at a time) or "stream"
     (a Faust stream, one message at a time; half as fast). Both through the delivery loop
-    of streams.fetching."""
+    of streams.kafka.fetching."""
     snapshot_interval_s: float = 1.0
     """Publish the snapshots of changed sellers at most this often per partition."""
     snapshot_backlog_interval_s: float = 10.0

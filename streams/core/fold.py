@@ -3,50 +3,51 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from streams import events as ev
-from streams.facts import CLAIM_OPEN, Facts, MessageFacts, OrderFacts, ReturnFacts, first
-from streams.metrics import Kind
+from streams.core import events as ev
+from streams.core.facts import CLAIM_OPEN, Facts, MessageFacts, OrderFacts, ReturnFacts, first
+from streams.core.metrics import Kind
 
 if TYPE_CHECKING:
-    from streams.engine import Plan
-    from streams.window import SellerState
+    from streams.core.window import SellerState
 
+Sizes = Mapping[Kind, int]
+"""Per kind of object, how many metric contributions its facts hold."""
 ORPHAN_HORIZON_MS: Final = 90 * 86_400_000
 """How long facts of an object whose opening event never came are kept."""
 LATE_FACT_HORIZON_MS: Final = 90 * 86_400_000
 """Feedback and claims can come this long after the order or its delivery date."""
 
 
-def _order(seller: SellerState, event: ev.OrderEvent, t: int, plan: Plan) -> OrderFacts:
+def _order(seller: SellerState, event: ev.OrderEvent, t: int, sizes: Sizes) -> OrderFacts:
     held = seller.held_orders()
     f = held.get(event.order_id)
     if f is None:
-        f = held[event.order_id] = OrderFacts(event.order_id, len(plan.by_kind["order"]))
+        f = held[event.order_id] = OrderFacts(event.order_id, sizes["order"])
     if t > f.last_ms:
         f.last_ms = t
     return f
 
 
-def _message(seller: SellerState, message_id: str, t: int, plan: Plan) -> MessageFacts:
+def _message(seller: SellerState, message_id: str, t: int, sizes: Sizes) -> MessageFacts:
     held = seller.held_messages()
     f = held.get(message_id)
     if f is None:
-        f = held[message_id] = MessageFacts(message_id, len(plan.by_kind["message"]))
+        f = held[message_id] = MessageFacts(message_id, sizes["message"])
     if t > f.last_ms:
         f.last_ms = t
     return f
 
 
-def _return(seller: SellerState, event: ev.ReturnEvent, t: int, plan: Plan) -> ReturnFacts:
+def _return(seller: SellerState, event: ev.ReturnEvent, t: int, sizes: Sizes) -> ReturnFacts:
     held = seller.held_returns()
     f = held.get(event.return_id)
     if f is None:
         f = held[event.return_id] = ReturnFacts(
-            event.return_id, len(plan.by_kind["return"])
+            event.return_id, sizes["return"]
         )
     if t > f.last_ms:
         f.last_ms = t
@@ -57,7 +58,7 @@ def _ms(value: datetime) -> int:
     return int(value.timestamp()) * 1000 + value.microsecond // 1000
 
 
-def _placed(s: SellerState, e: ev.OrderPlaced, t: int, p: Plan) -> tuple[Kind, Facts]:
+def _placed(s: SellerState, e: ev.OrderPlaced, t: int, p: Sizes) -> tuple[Kind, Facts]:
     f = _order(s, e, t, p)
     if f.placed_ms is None or (t, e.event_id) > (f.placed_ms, f.placed_id):
         f.placed_ms = t
@@ -70,7 +71,7 @@ def _placed(s: SellerState, e: ev.OrderPlaced, t: int, p: Plan) -> tuple[Kind, F
     return "order", f
 
 
-def _cancelled(s: SellerState, e: ev.OrderCancelled, t: int, p: Plan) -> tuple[Kind, Facts]:
+def _cancelled(s: SellerState, e: ev.OrderCancelled, t: int, p: Sizes) -> tuple[Kind, Facts]:
     f = _order(s, e, t, p)
     stamp = (t, e.event_id)
     if stamp > f.cancel_stamp:
@@ -79,7 +80,7 @@ def _cancelled(s: SellerState, e: ev.OrderCancelled, t: int, p: Plan) -> tuple[K
     return "order", f
 
 
-def _feedback(s: SellerState, e: ev.OrderEvent, t: int, p: Plan) -> tuple[Kind, Facts]:
+def _feedback(s: SellerState, e: ev.OrderEvent, t: int, p: Sizes) -> tuple[Kind, Facts]:
     f = _order(s, e, t, p)
     stamp = (t, e.event_id)
     if stamp > f.feedback_stamp:
@@ -88,7 +89,7 @@ def _feedback(s: SellerState, e: ev.OrderEvent, t: int, p: Plan) -> tuple[Kind, 
     return "order", f
 
 
-def _claim(s: SellerState, e: ev.OrderEvent, t: int, p: Plan) -> tuple[Kind, Facts]:
+def _claim(s: SellerState, e: ev.OrderEvent, t: int, p: Sizes) -> tuple[Kind, Facts]:
     f = _order(s, e, t, p)
     if isinstance(e, ev.ClaimDecided):
         f.set_claim(e.claim_id, (t, e.event_id), e.decision, e.seller_at_fault)
@@ -97,33 +98,33 @@ def _claim(s: SellerState, e: ev.OrderEvent, t: int, p: Plan) -> tuple[Kind, Fac
     return "order", f
 
 
-def _chargeback(s: SellerState, e: ev.OrderEvent, t: int, p: Plan) -> tuple[Kind, Facts]:
+def _chargeback(s: SellerState, e: ev.OrderEvent, t: int, p: Sizes) -> tuple[Kind, Facts]:
     f = _order(s, e, t, p)
     if isinstance(e, ev.ChargebackFiled | ev.ChargebackReversed):
         f.set_chargeback(e.chargeback_id, (t, e.event_id), isinstance(e, ev.ChargebackFiled))
     return "order", f
 
 
-def _shipped(s: SellerState, e: ev.OrderEvent, t: int, p: Plan) -> tuple[Kind, Facts]:
+def _shipped(s: SellerState, e: ev.OrderEvent, t: int, p: Sizes) -> tuple[Kind, Facts]:
     f = _order(s, e, t, p)
     f.ship_ms = first(f.ship_ms, t)
     return "order", f
 
 
-def _tracked(s: SellerState, e: ev.OrderEvent, t: int, p: Plan) -> tuple[Kind, Facts]:
+def _tracked(s: SellerState, e: ev.OrderEvent, t: int, p: Sizes) -> tuple[Kind, Facts]:
     f = _order(s, e, t, p)
     f.tracking_ms = first(f.tracking_ms, t)
     return "order", f
 
 
-def _delivered(s: SellerState, e: ev.OrderEvent, t: int, p: Plan) -> tuple[Kind, Facts]:
+def _delivered(s: SellerState, e: ev.OrderEvent, t: int, p: Sizes) -> tuple[Kind, Facts]:
     f = _order(s, e, t, p)
     f.delivered_ms = first(f.delivered_ms, t)
     return "order", f
 
 
 def _received_msg(
-    s: SellerState, e: ev.MessageReceived, t: int, p: Plan
+    s: SellerState, e: ev.MessageReceived, t: int, p: Sizes
 ) -> tuple[Kind, Facts]:
     f = _message(s, e.message_id, t, p)
     if f.received_ms is None or (t, e.event_id) > (f.received_ms, f.received_id):
@@ -134,13 +135,13 @@ def _received_msg(
     return "message", f
 
 
-def _replied(s: SellerState, e: ev.SellerReplied, t: int, p: Plan) -> tuple[Kind, Facts]:
+def _replied(s: SellerState, e: ev.SellerReplied, t: int, p: Sizes) -> tuple[Kind, Facts]:
     f = _message(s, e.message_id, t, p)
     f.replied_ms = first(f.replied_ms, t)
     return "message", f
 
 
-def _requested(s: SellerState, e: ev.ReturnRequested, t: int, p: Plan) -> tuple[Kind, Facts]:
+def _requested(s: SellerState, e: ev.ReturnRequested, t: int, p: Sizes) -> tuple[Kind, Facts]:
     f = _return(s, e, t, p)
     if f.requested_ms is None or (t, e.event_id) > (f.requested_ms, f.requested_id):
         f.requested_id = e.event_id
@@ -149,7 +150,7 @@ def _requested(s: SellerState, e: ev.ReturnRequested, t: int, p: Plan) -> tuple[
     return "return", f
 
 
-def _return_step(s: SellerState, e: ev.ReturnEvent, t: int, p: Plan) -> tuple[Kind, Facts]:
+def _return_step(s: SellerState, e: ev.ReturnEvent, t: int, p: Sizes) -> tuple[Kind, Facts]:
     f = _return(s, e, t, p)
     if isinstance(e, ev.ReturnAuthorised):
         f.authorised_ms = first(f.authorised_ms, t)
@@ -218,9 +219,9 @@ WRITES: Final[dict[type, frozenset[str]]] = {
 """Per event type, the fact fields its fold may write (metrics reading none are skipped)."""
 
 
-def fold(seller: SellerState, event: ev.AnyEvent, t: int, plan: Plan) -> tuple[Kind, Facts]:
+def fold(seller: SellerState, event: ev.AnyEvent, t: int, sizes: Sizes) -> tuple[Kind, Facts]:
     """Fold an event into its object's facts; which kind of object and the facts."""
-    return _FOLDS[type(event)](seller, event, t, plan)
+    return _FOLDS[type(event)](seller, event, t, sizes)
 
 
 def expiry_ms(kind: Kind, f: Any, hold_ms: int) -> int:

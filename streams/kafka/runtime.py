@@ -1,6 +1,6 @@
 """The worker's engines, one per assigned partition, fed raw Kafka records.
 
-No Kafka import here: the Faust adapter (streams.worker) hands over records
+No Kafka import here: the Faust adapter (streams.kafka.worker) hands over records
 and a store; this module decides what each record does, what to send, what
 to write and when a partition's watermark moves.
 """
@@ -16,8 +16,8 @@ from typing import Final, cast
 
 import msgspec
 
-from streams.alerts import Alert
-from streams.checkpoint import (
+from streams.core.alerts import Alert
+from streams.core.checkpoint import (
     add_facts,
     decode_facts,
     decode_seller,
@@ -26,17 +26,17 @@ from streams.checkpoint import (
     partition_state,
     restore_partition,
 )
-from streams.clock import iso_ms
+from streams.core.clock import iso_ms
+from streams.core.events import decode_event, event_time_ms
+from streams.core.facts import Facts
+from streams.core.metrics import Kind
+from streams.core.outputs import DeadLetter, SellerSnapshot, snapshot
+from streams.core.partition import Partition
+from streams.core.partitioner import partition_for
+from streams.core.targets import TargetProfile
+from streams.core.window import SellerState
 from streams.errors import InvalidEvent
-from streams.events import decode_event, event_time_ms
-from streams.facts import Facts
-from streams.metrics import Kind
-from streams.outputs import DeadLetter, SellerSnapshot, snapshot
-from streams.partitioner import partition_for
-from streams.pipeline import Partition
-from streams.settings import EVICT_MODES
-from streams.targets import TargetProfile
-from streams.window import SellerState
+from streams.kafka.settings import EVICT_MODES
 
 log = logging.getLogger("sellerperf.runtime")
 SEP: Final = "\x1f"

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from streams import handlers
-from streams.alerts import (
+from streams.core import fold as folding
+from streams.core.alerts import (
     HEALTH_OF_STATUS,
     INSUFFICIENT,
     STATUS_NAMES,
@@ -27,17 +27,17 @@ from streams.alerts import (
     judge,
     worth_alerting,
 )
-from streams.clock import DAY_MS, iso_day, iso_ms
-from streams.events import AnyEvent, OrderEvent, ReturnEvent, event_time_ms
-from streams.facts import Facts
-from streams.metrics import KINDS, Kind, Metric, get_metric
-from streams.targets import Entry, TargetProfile, TargetVersion
-from streams.window import ONE, Days, SellerState, add_to_day, shift_sum, window_sum
+from streams.core.clock import DAY_MS, iso_day, iso_ms
+from streams.core.events import AnyEvent, OrderEvent, ReturnEvent, event_time_ms
+from streams.core.facts import Facts
+from streams.core.metrics import KINDS, Kind, Metric, get_metric
+from streams.core.targets import Entry, TargetProfile, TargetVersion
+from streams.core.window import ONE, Days, SellerState, add_to_day, shift_sum, window_sum
 
 _NEVER: Final = -(2**62)
 RECENT_IDS: Final = 5
 _KIND_NO: Final[dict[str, int]] = {k: i for i, k in enumerate(KINDS)}
-_expiry_ms: Final = handlers.expiry_ms
+_expiry_ms: Final = folding.expiry_ms
 _SHARED: dict[int, int] = {}
 FEEDBACK_HORIZON_MS: Final = 90 * DAY_MS
 ORPHAN_HORIZON_MS: Final = 90 * DAY_MS
@@ -84,13 +84,13 @@ class Plan:
                 (i, m) for i, m in enumerate(metrics) if m.kind == k))
             for k in KINDS
         }
-        kind_of_type = {cls: _kind_of(cls) for cls in handlers.WRITES}
+        kind_of_type = {cls: _kind_of(cls) for cls in folding.WRITES}
         by_type = {
             cls: tuple(
                 (n, slot, fn) for n, slot, fn in by_kind[kind_of_type[cls]]
                 if not metrics[slot].reads or metrics[slot].reads & writes
             )
-            for cls, writes in handlers.WRITES.items()
+            for cls, writes in folding.WRITES.items()
         }
         deadlines = {k: tuple(m.deadlines for m in metrics if m.kind == k) for k in KINDS}
         entries_of_slot = tuple(
@@ -141,6 +141,8 @@ class Engine:
         # The plan's tables, one attribute lookup away on the hot path.
         self._by_kind = self.plan.by_kind
         self._by_type = self.plan.by_type
+        self._sizes = {k: len(v) for k, v in self._by_kind.items()}
+        """Per kind, how many contributions an object of it holds."""
         self._entries_of_slot = self.plan.entries_of_slot
         self._slot_of = [0] * len(self.entries)
         """Per profile entry, its metric's slot."""
@@ -174,9 +176,9 @@ class Engine:
                 event.seller_id, len(self.plan.metrics), len(self.entries)
             )
         elif seller.cold:
-            kind, key = handlers.object_of(event)
+            kind, key = folding.object_of(event)
             self._thaw(seller, kind, key)
-        kind, facts = handlers.fold(seller, event, t, self.plan)
+        kind, facts = folding.fold(seller, event, t, self._sizes)
         self.stats.events_total += 1
         if self.track_writes:
             self.dirty_objects[(seller.seller_id, kind, facts.key)] = facts
@@ -234,7 +236,7 @@ class Engine:
         was_bad = bool(old) and bool(old & 1) == bad_is
         is_bad = bool(new) and bool(new & 1) == bad_is
         if is_bad and not was_bad:
-            seller.remember(slot, new >> 1, facts.key, handlers.order_id_of(facts))
+            seller.remember(slot, new >> 1, facts.key, folding.order_id_of(facts))
         elif was_bad and not is_bad:
             seller.forget(slot, facts.key)
 
@@ -491,7 +493,7 @@ class Engine:
             self.changed.add(seller.seller_id)
 
     def restore(self, clock_ms: int | None, sellers: Iterable[SellerState]) -> None:
-        """Load saved sellers into an empty engine and set its clock (streams.checkpoint).
+        """Load saved sellers into an empty engine and set its clock (streams.core.checkpoint).
 
         Window sums and the deadline heap are derived from the sellers, so they are
         rebuilt here; nothing is judged and no alert is raised. Sellers are taken one at a
@@ -556,7 +558,7 @@ class Engine:
                             ids = recent[slot]
                             if ids is None:
                                 ids = recent[slot] = {}
-                            ids[facts.key] = (day, handlers.order_id_of(facts), 0)
+                            ids[facts.key] = (day, folding.order_id_of(facts), 0)
         seller.buckets = buckets
         seller.recent = recent if any(r is not None for r in recent) else None
 

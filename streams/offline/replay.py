@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from streams.alerts import Alert
+from streams.core.alerts import Alert
+from streams.core.events import decode_event
+from streams.core.outputs import DeadLetter, SellerSnapshot, snapshot
+from streams.core.partition import Partition
+from streams.core.partitioner import partition_for
+from streams.core.targets import TargetProfile
 from streams.errors import InvalidEvent
-from streams.events import decode_event
-from streams.outputs import DeadLetter, SellerSnapshot, snapshot
-from streams.partitioner import partition_for
-from streams.pipeline import Partition
-from streams.targets import TargetProfile
 
 DEFAULT_LATENESS_MS = 60_000
 

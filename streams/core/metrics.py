@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from streams.clock import DAY_MS, HOUR_MS, add_business_days
+from streams.core.clock import DAY_MS, HOUR_MS, add_business_days
+from streams.core.facts import MessageFacts, OrderFacts, ReturnFacts
 from streams.errors import UnknownMetric
-from streams.facts import MessageFacts, OrderFacts, ReturnFacts
 
 Kind = Literal["order", "message", "return"]
 KINDS: Final[tuple[Kind, ...]] = ("order", "message", "return")

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from streams.clock import DAY_MS, HOUR_MS, add_business_days, is_business_day
+from streams.core.clock import DAY_MS, HOUR_MS, add_business_days, is_business_day
 
 MINUTE_MS = 60_000
 DEFAULT_START_MS = 1_767_571_200_000  # 2026-01-05T00:00:00Z, a Monday

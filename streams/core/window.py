@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final, TypeAlias
 
-from streams.facts import Facts, MessageFacts, OrderFacts, ReturnFacts
+from streams.core.facts import Facts, MessageFacts, OrderFacts, ReturnFacts
 
 ONE: Final = 1 << 32
 """One object in the denominator, packed."""
@@ -62,7 +62,7 @@ class SellerState:
         self.sums = array("q", bytes(8 * n_entries))
         """Per rate, packed (den, num) over its current window (no int object per sum)."""
         self.status = bytearray(n_entries)
-        """Per rate, the current status (see streams.alerts)."""
+        """Per rate, the current status (see streams.core.alerts)."""
         self.recent: list[dict[str, tuple[int, str, int]] | None] | None = None
         """Per metric slot, the objects counting against the seller: object key -> (anchor
         day, order id, its `last_ms` when it went to the cold store); None while nothing

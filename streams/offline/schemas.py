@@ -15,15 +15,15 @@ from typing import Any, Final
 
 import msgspec
 
-from streams.alerts import Alert
-from streams.events import EVENT_TYPES, TOPICS
-from streams.outputs import DeadLetter, SellerSnapshot
+from streams.core.alerts import Alert
+from streams.core.events import EVENT_TYPES, TOPICS
+from streams.core.outputs import DeadLetter, SellerSnapshot
 
 Schema = dict[str, Any]
 
 DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 BASE_ID: Final = "https://sellerperf.example/schemas/"
-DEFAULT_ROOT: Final = Path(__file__).resolve().parent.parent / "schemas"
+DEFAULT_ROOT: Final = Path(__file__).resolve().parents[2] / "schemas"
 OUTPUTS: Final[dict[str, type[msgspec.Struct]]] = {
     "alert": Alert,
     "seller_snapshot": SellerSnapshot,
@@ -208,7 +208,7 @@ def check(root: Path) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the schemas, or with --check report stale ones and return 1."""
-    parser = argparse.ArgumentParser(prog="python -m streams.schemas", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m streams.offline.schemas", description=__doc__)
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="schemas directory")
     parser.add_argument("--check", action="store_true", help="exit 1 if files are stale")
     args = parser.parse_args(argv)
@@ -217,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for rel in stale:
             print(f"stale: {args.root / rel}", file=sys.stderr)
         if stale:
-            print("regenerate with: python -m streams.schemas", file=sys.stderr)
+            print("regenerate with: python -m streams.offline.schemas", file=sys.stderr)
         return 1 if stale else 0
     for path in write(args.root):
         print(f"wrote {path}")

@@ -1,0 +1,1 @@
+"""The pure engine: events, facts, metrics, day buckets, alerts, the clock. No Kafka, no I/O."""

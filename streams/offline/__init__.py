@@ -1,0 +1,1 @@
+"""The offline drivers and tools: replay of event files, the simulator, reports, JSON Schemas."""
