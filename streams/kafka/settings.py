@@ -98,6 +98,13 @@ class Settings:
     """CA bundle for SSL."""
     log_level: str = "info"
     """Worker log level."""
+    max_future_skew_s: float = 300.0
+    """An event whose event_time is more than this ahead of the wall clock is dead-lettered
+    with reason `future` and moves no clock (a producer with a broken clock)."""
+    live_window_s: float = 86_400.0
+    """The data is live when the newest event seen is within this of the wall clock; then
+    a partition whose inputs are all read follows the wall clock less the lateness, so its
+    deadlines fire with no traffic. Older data (a backfill) keeps its event-time clock."""
 
     @property
     def input_topics(self) -> tuple[str, str, str, str]:

@@ -90,7 +90,9 @@ def create_app(settings: Settings) -> faust.App:
     state = StateWriter(app, table)
     runtime = Runtime(profile, settings.allowed_lateness_ms, settings.partitions,
                       settings.input_topics, settings.snapshot_interval_s,
-                      settings.snapshot_backlog_interval_s, settings.evict)
+                      settings.snapshot_backlog_interval_s, settings.evict,
+                      max_future_skew_ms=int(settings.max_future_skew_s * 1000),
+                      live_window_ms=int(settings.live_window_s * 1000))
     registry = CollectorRegistry()
     metrics_out = WorkerMetrics(registry)
     registry.register(PopulationCollector(runtime))
@@ -244,7 +246,8 @@ def create_app(settings: Settings) -> faust.App:
                      fetched - len(records))
         async with lock:
             computing = time.perf_counter()
-            out = runtime.process(records, state.saved, caught_up, time.monotonic())
+            out = runtime.process(records, state.saved, caught_up, time.monotonic(),
+                                  int(time.time() * 1000))
             computed = time.perf_counter() - computing
             published, stored = await finish(out, events)
         regulate()
@@ -271,7 +274,8 @@ def create_app(settings: Settings) -> faust.App:
             return
         async with lock:
             computing = time.perf_counter()
-            out = runtime.flush_idle(caught_up, time.monotonic(), settings.idle_flush_s)
+            out = runtime.tick(caught_up, time.monotonic(), settings.idle_flush_s,
+                               int(time.time() * 1000))
             computed = time.perf_counter() - computing
             if out.writes:
                 metrics_out.observe(out, 0, 0.0, (computed, *await finish(out, [])))
