@@ -295,12 +295,23 @@ def create_app(settings: Settings) -> faust.App:
 
     app.on_partitions_revoked.connect(cast(Any, on_revoked))
 
-    def assigned_inputs() -> set[int]:
-        """The input partitions assigned to this worker (none before it has started)."""
+    seen_assignment = [-1]
+    """The rebalance (Faust's count) whose assignment the web view last saw."""
+
+    async def on_assigned_for_web(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        seen_assignment[0] = app.rebalancing_count
+
+    app.on_partitions_assigned.connect(cast(Any, on_assigned_for_web))
+
+    def assigned_inputs() -> set[int] | None:
+        """The input partitions assigned to this worker; None before its first assignment
+        and from a rebalance's start to its assignment."""
+        if seen_assignment[0] != app.rebalancing_count:
+            return None
         try:
             assigned = app.consumer.assignment()
         except Exception:  # not started yet
-            return set()
+            return None
         return {tp.partition for tp in assigned if tp.topic in settings.input_topics}
 
     web.install(app, table, runtime, settings, registry, assigned_inputs)
