@@ -75,7 +75,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if "(default:" in text or action.nargs == 0:  # flags are off unless given
+        if "(default:" in text or action.nargs == 0 or action.required:  # flags: off
             return text
         return super()._get_help_string(action)
 
@@ -156,8 +156,13 @@ def _parser() -> argparse.ArgumentParser:
 
     def command(name: str, run: Callable[[argparse.Namespace], int], summary: str,
                 **kwargs: Any) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=summary, description=kwargs.pop("description", summary),
-                           formatter_class=_Formatter, **kwargs)
+        # Descriptions and epilogs are printed as written (the worker's settings list is laid
+        # out by hand): one-paragraph texts are wrapped here.
+        for key in ("description", "epilog"):
+            text = kwargs.get(key, summary if key == "description" else None)
+            if text is not None:
+                kwargs[key] = text if "\n" in text else textwrap.fill(text, 79)
+        p = sub.add_parser(name, help=summary, formatter_class=_Formatter, **kwargs)
         p.set_defaults(run=run)
         return p
 
@@ -274,12 +279,21 @@ def _sim_config(args: argparse.Namespace) -> SimulationConfig:
                             disorder_ms=args.disorder_ms, start_ms=args.start)
 
 
-def _by_day(events: Iterable[dict[str, Any]], config: SimulationConfig, desc: str,
-            stack: ExitStack) -> Iterator[dict[str, Any]]:
-    """The events, moving a bar of simulated days on stderr (shown on a terminal only, as
-    replay's and backtest's bars are)."""
-    bar = stack.enter_context(tqdm(total=config.days, desc=desc, unit=" day", leave=False,
-                                   disable=None, mininterval=0.5))
+def _day_bar(config: SimulationConfig, desc: str, stack: ExitStack) -> tqdm[Any]:
+    """A bar of simulated days on stderr, shown on a terminal only (as replay's is)."""
+    return stack.enter_context(tqdm(total=config.days, desc=desc, unit=" day", leave=False,
+                                    disable=None, mininterval=0.5))
+
+
+def _simulated(config: SimulationConfig, desc: str,
+               stack: ExitStack) -> Iterator[dict[str, Any]]:
+    return by_day(generate(config), config, _day_bar(config, desc, stack))
+
+
+def by_day(events: Iterable[dict[str, Any]], config: SimulationConfig,
+           bar: tqdm[Any]) -> Iterator[dict[str, Any]]:
+    """The events, unchanged, moving `bar` to the simulated day they have reached (its end
+    once they are all through)."""
     for count, event in enumerate(events, 1):
         yield event
         if count % 1024 == 0:
@@ -302,7 +316,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"(seed {config.seed}), judged by the {profile.name} profile ...", file=sys.stderr)
     with ExitStack() as stack:
         lines = ((n, orjson.dumps(e))
-                 for n, e in enumerate(_by_day(generate(config), config, "simulated", stack), 1))
+                 for n, e in enumerate(_simulated(config, "simulated", stack), 1))
         result = replay_lines(lines, profile, args.lateness_ms, args.partitions, source="demo")
     snaps = result.snapshots()
     print()
@@ -438,7 +452,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         out: BinaryIO = (sys.stdout.buffer if str(target) == "-"
                          else stack.enter_context(_output(target, "--out").open("wb")))
-        for event in _by_day(generate(config), config, "simulated", stack):
+        for event in _simulated(config, "simulated", stack):
             out.write(dumps(event, option=option))
             count += 1
         out.flush()
@@ -458,7 +472,7 @@ def _simulate_to_kafka(config: SimulationConfig, rate: float | None) -> int:
     with ExitStack() as stack:
         records = ((topic_for(e["type"], settings), e["seller_id"].encode(), orjson.dumps(e),
                     parse_time_ms(e["event_time"]))
-                   for e in _by_day(generate(config), config, "produced", stack))
+                   for e in _simulated(config, "produced", stack))
         # History is produced far faster than it happened: keep the four topics within a
         # third of the allowed lateness of each other, or a worker reading meanwhile would
         # see one topic days ahead of another and dead-letter the other's events as too late.
@@ -472,11 +486,17 @@ def _simulate_to_kafka(config: SimulationConfig, rate: float | None) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run the Faust worker."""
+    import asyncio
+
+    from streams.kafka.client import check_broker
     from streams.kafka.settings import Settings
     from streams.kafka.worker import run_worker
 
+    settings = Settings.from_env()
+    # Faust would log a 30-line traceback and stop: say it in one line before it starts.
+    asyncio.run(check_broker(settings))
     sys.argv = [sys.argv[0], "worker"]
-    run_worker(Settings.from_env())
+    run_worker(settings)
     return 0
 
 

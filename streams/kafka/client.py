@@ -78,6 +78,13 @@ async def create_topics(settings: Settings) -> tuple[list[str], list[str]]:
         await admin.close()
 
 
+async def check_broker(settings: Settings) -> None:
+    """Raise KafkaUnavailable unless a broker answers within CONNECT_TIMEOUT_S."""
+    admin = AIOKafkaAdminClient(**_client_args(settings))
+    await _start(admin.start(), admin.close, settings)
+    await admin.close()
+
+
 async def _start(starting: Awaitable[None], close: Callable[[], Awaitable[None]],
                  settings: Settings) -> None:
     """Start a client within CONNECT_TIMEOUT_S; on failure close it and raise one clear error."""
