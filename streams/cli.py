@@ -102,6 +102,14 @@ def _int_at_least(low: int) -> Callable[[str], int]:
     return parse
 
 
+def _integer(text: str) -> int:
+    """An argparse type: any integer, or an error saying so."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"got {text!r}; expected an integer") from None
+
+
 def _number_over(low: float, allow_equal: bool) -> Callable[[str], float]:
     """An argparse type: a finite number > low (>= low if allow_equal)."""
     expected = f"a number {'>=' if allow_equal else '>'} {low:g}"
@@ -225,7 +233,7 @@ def _sim_args(p: argparse.ArgumentParser, sellers: int) -> None:
     p.add_argument("--days", type=_int_at_least(1), default=90, help="days of activity")
     p.add_argument("--orders-per-day", type=_number_over(0, False), default=8.0,
                    help="mean orders per seller and day")
-    p.add_argument("--seed", type=int, default=7, help="random seed")
+    p.add_argument("--seed", type=_integer, default=7, help="random seed")
     p.add_argument("--disorder-ms", type=_int_at_least(0), default=0,
                    help="deliver events up to this late relative to their event time")
     p.add_argument("--start", type=parse_start, default=DEFAULT_START_MS, metavar="WHEN",
