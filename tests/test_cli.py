@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -12,11 +16,14 @@ from pathlib import Path
 import msgspec
 import orjson
 import pytest
+from tqdm import tqdm
 
-from streams.cli import main
+from streams.cli import _parser, by_day, main, parse_start, settings_docs
+from streams.core.clock import DAY_MS, parse_time_ms
 from streams.core.targets import load_profile
+from streams.kafka.settings import Settings
 from streams.offline.replay import replay_lines
-from streams.offline.simulate import SimulationConfig, iter_ndjson
+from streams.offline.simulate import DEFAULT_START_MS, SimulationConfig, generate, iter_ndjson
 
 GOOD = [line.rstrip(b"\n") for line in iter_ndjson(
     SimulationConfig(seed=4, sellers=6, days=20, orders_per_seller_day=15.0,
@@ -397,3 +404,197 @@ def test_simulate_into_a_closed_pipe_stops_quietly() -> None:
         err = proc.stderr.read().decode()
         assert proc.wait(timeout=60) == 141
     assert err == "", err
+
+
+# ---------------------------------------------------------------- --help
+
+def help_of(capsys: pytest.CaptureFixture[str], command: str) -> str:
+    assert main([command, "--help"]) == 0
+    return " ".join(capsys.readouterr().out.split())  # argparse wraps where it likes
+
+
+def subparsers() -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+@pytest.mark.parametrize("command", ["demo", "replay", "simulate", "backtest", "schemas"])
+def test_help_shows_the_default_of_every_option(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    text = help_of(capsys, command).split(" options: ", 1)[1]
+    parser = subparsers()[command]
+    actions = [a for a in parser._actions if a.option_strings]
+    formatter = parser._get_formatter()
+    starts = [text.index(formatter._format_action_invocation(a)) for a in actions]
+    assert starts == sorted(starts)
+    checked = 0
+    for action, start, end in zip(actions, starts, [*starts[1:], len(text)], strict=True):
+        if action.nargs == 0 or action.required:
+            continue
+        described = text[start:end]
+        checked += 1
+        assert "(default: " in described, (action.option_strings, described)
+        if action.default is not None and not callable(action.default):
+            shown = {DEFAULT_START_MS: "2026-01-05"}.get(action.default, str(action.default))
+            assert f"(default: {shown}" in described
+    assert checked >= 1
+
+
+def test_worker_help_lists_every_setting_with_its_default_and_description(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["worker", "--help"]) == 0
+    text = capsys.readouterr().out
+    defaults = Settings()
+    for field in dataclasses.fields(Settings):
+        var = f"SELLERPERF_{field.name.upper()}"
+        line = next((x for x in text.splitlines() if var in x), None)
+        assert line is not None, var
+        value = str(getattr(defaults, field.name)) or "(empty)"
+        assert f"(default: {value})" in line, line
+        doc = settings_docs()[field.name]
+        assert doc, f"Settings.{field.name} has no docstring"
+        assert " ".join(doc.split()[:4]) in " ".join(text.split()), field.name
+    assert "KAFKA_BOOTSTRAP_SERVERS" in text
+
+
+def test_schemas_help_says_what_root_is(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "--root ROOT the folder of the JSON Schemas" in help_of(capsys, "schemas")
+
+
+def test_backtest_help_says_which_profile_is_current_and_which_proposed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = help_of(capsys, "backtest")
+    assert "--targets PROFILE the proposed profile" in text
+    assert "--profile PROFILE the current profile" in text
+
+
+def test_simulate_and_topics_help_point_at_the_kafka_settings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for command in ("simulate", "topics"):
+        assert "see `sellerperf worker --help`" in help_of(capsys, command)
+
+
+# ---------------------------------------------------------------- --start
+
+NOW_MS = 1_780_000_000_123
+
+
+@pytest.mark.parametrize(("text", "expected_ms"), [
+    ("now", NOW_MS),
+    ("now-7d", NOW_MS - 7 * DAY_MS),
+    ("2026-01-05", DEFAULT_START_MS),
+    ("2026-03-01", parse_time_ms("2026-03-01T00:00:00Z")),
+    ("2026-03-01T12:00:00+02:00", parse_time_ms("2026-03-01T10:00:00Z")),
+    ("2026-03-01T12:00:00.5Z", parse_time_ms("2026-03-01T12:00:00.500Z")),
+])
+def test_start_takes_now_a_number_of_days_ago_a_date_or_a_time(
+    text: str, expected_ms: int
+) -> None:
+    assert parse_start(text, now_ms=lambda: NOW_MS) == expected_ms
+
+
+@pytest.mark.parametrize("text", ["today", "now+1d", "now-d", "1969-12-31", "9999-01-01",
+                                  "2026-13-01", "2026-03-01T12:00"])
+def test_start_refuses_what_it_cannot_place(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=re.escape(f"got '{text}'; expected")):
+        parse_start(text, now_ms=lambda: NOW_MS)
+
+
+def event_times(path: Path) -> list[int]:
+    return [parse_time_ms(orjson.loads(line)["event_time"])
+            for line in path.read_bytes().splitlines()]
+
+
+def test_simulate_start_now_puts_the_calendar_at_the_wall_clock(tmp_path: Path) -> None:
+    out = tmp_path / "now.ndjson"
+    before = time.time_ns() // 1_000_000
+    assert main(["simulate", "--sellers", "3", "--days", "2", "--start", "now",
+                 "--out", str(out)]) == 0
+    after = time.time_ns() // 1_000_000
+    times = event_times(out)
+    assert len(times) > 20
+    assert before <= min(times) and max(times) < after + 2 * DAY_MS
+    assert min(times) < after + DAY_MS // 2, "the first orders are placed on the first day"
+
+
+def test_simulate_start_days_ago_ends_the_calendar_now(tmp_path: Path) -> None:
+    out = tmp_path / "ago.ndjson"
+    before = time.time_ns() // 1_000_000
+    assert main(["simulate", "--sellers", "3", "--days", "3", "--start", "now-3d",
+                 "--out", str(out)]) == 0
+    times = event_times(out)
+    assert before - 3 * DAY_MS <= min(times) and max(times) < time.time_ns() // 1_000_000
+
+
+def test_simulate_start_date_moves_the_calendar_and_changes_nothing_else(tmp_path: Path) -> None:
+    moved, fixed = tmp_path / "moved.ndjson", tmp_path / "fixed.ndjson"
+    common = ["simulate", "--sellers", "4", "--days", "14", "--seed", "3"]
+    # 2026-01-05 and 2026-03-02 are both Mondays, so the week's rhythm is the same.
+    assert main([*common, "--start", "2026-03-02", "--out", str(moved)]) == 0
+    assert main([*common, "--out", str(fixed)]) == 0
+    shift = parse_time_ms("2026-03-02T00:00:00Z") - DEFAULT_START_MS
+    assert event_times(moved) == [t + shift for t in event_times(fixed)]
+    strip = [{k: v for k, v in orjson.loads(x).items() if not k.endswith(("_time", "_at"))}
+             for x in fixed.read_bytes().splitlines()]
+    assert strip == [{k: v for k, v in orjson.loads(x).items() if not k.endswith(("_time", "_at"))}
+                     for x in moved.read_bytes().splitlines()]
+
+
+def test_simulate_without_start_is_the_fixed_calendar(tmp_path: Path) -> None:
+    default, explicit = tmp_path / "d.ndjson", tmp_path / "e.ndjson"
+    assert main(["simulate", "--sellers", "3", "--days", "5", "--out", str(default)]) == 0
+    assert main(["simulate", "--sellers", "3", "--days", "5", "--start", "2026-01-05",
+                 "--out", str(explicit)]) == 0
+    assert default.read_bytes() == explicit.read_bytes()
+    assert min(event_times(default)) >= DEFAULT_START_MS
+
+
+# ---------------------------------------------------------------- progress and the demo's words
+
+def test_the_day_bar_passes_every_event_and_ends_at_the_last_day() -> None:
+    config = SimulationConfig(seed=2, sellers=20, days=6)
+    stream = io.StringIO()
+    positions = []
+    with tqdm(total=config.days, file=stream, disable=False, mininterval=0) as bar:
+        events = []
+        for event in by_day(generate(config), config, bar):
+            events.append(event)
+            positions.append(bar.n)
+        assert bar.n == bar.total == 6
+    assert events == list(generate(config))
+    assert positions == sorted(positions) and 0 < len(set(positions)) <= 7
+    assert positions[len(positions) // 2] in (2, 3, 4), "the bar moves with event time"
+    assert "6/6" in stream.getvalue()
+
+
+def test_simulate_says_one_line_on_stderr_when_it_is_not_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "--sellers", "2", "--days", "3",
+                 "--out", str(tmp_path / "e.ndjson")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\r" not in err and err.startswith("Wrote "), err
+
+
+def test_demo_of_no_sellers_says_there_is_nothing_to_judge(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--sellers", "0"]) == 0
+    out = capsys.readouterr()
+    assert out.out.strip() == ("No sellers to simulate (--sellers 0), so nothing to judge: "
+                               "try --sellers 120 (the default).")
+    assert "()" not in out.out
+
+
+def test_demo_of_a_few_sellers_says_none_were_planted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--sellers", "3", "--days", "10"]) == 0
+    captured = capsys.readouterr()
+    assert "Degrading sellers planted by the simulator: none" in captured.out
+    assert "()" not in captured.out
+    assert captured.err.count("\n") == 1, "only the 'Simulating ...' line: no bar off a terminal"
