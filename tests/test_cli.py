@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import msgspec
@@ -21,6 +22,7 @@ from tqdm import tqdm
 from streams.cli import _parser, by_day, main, parse_start, settings_docs
 from streams.core.clock import DAY_MS, parse_time_ms
 from streams.core.targets import load_profile
+from streams.kafka.client import reachable
 from streams.kafka.settings import Settings
 from streams.offline.replay import replay_lines
 from streams.offline.simulate import DEFAULT_START_MS, SimulationConfig, generate, iter_ndjson
@@ -598,3 +600,63 @@ def test_demo_of_a_few_sellers_says_none_were_planted(
     assert "Degrading sellers planted by the simulator: none" in captured.out
     assert "()" not in captured.out
     assert captured.err.count("\n") == 1, "only the 'Simulating ...' line: no bar off a terminal"
+
+
+# ---------------------------------------------------------------- with a real broker
+
+def kafka_servers() -> str:
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+    if servers and reachable(servers):
+        return servers
+    if os.environ.get("SELLERPERF_REQUIRE_KAFKA") == "1":
+        pytest.fail(f"no Kafka broker at {servers!r}; the Kafka tier must run here")
+    pytest.skip("no Kafka broker (run deploy/kafka/start.sh and set KAFKA_BOOTSTRAP_SERVERS)")
+
+
+def own_topics(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point every topic setting at names of this test's own; the prefix."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    for field in dataclasses.fields(Settings):
+        if field.name.startswith("topic_"):
+            monkeypatch.setenv(f"SELLERPERF_{field.name.upper()}", f"{prefix}-{field.default}")
+    return prefix
+
+
+@pytest.mark.kafka
+def test_topics_the_broker_refuses_are_one_line_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_servers())
+    prefix = own_topics(monkeypatch)
+    monkeypatch.setenv("SELLERPERF_REPLICATION_FACTOR", "3")  # one broker: cannot be
+    line = one_line_error(capsys, ["topics", "create"])
+    assert f"topic {prefix}-" in line and "not created" in line, line
+    assert "SELLERPERF_REPLICATION_FACTOR=3" in line
+
+
+@pytest.mark.kafka
+def test_topics_create_makes_the_missing_ones_then_says_they_exist(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_servers())
+    prefix = own_topics(monkeypatch)
+    assert main(["topics", "create"]) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert len(first) == 7 and all(x.startswith(f"created {prefix}-") for x in first), first
+    assert main(["topics", "create"]) == 0
+    again = capsys.readouterr().out.splitlines()
+    assert sorted(x.split()[1] for x in again) == sorted(x.split()[1] for x in first)
+    assert all(x.startswith("exists") for x in again)
+
+
+@pytest.mark.kafka
+def test_simulate_to_kafka_produces_and_says_how_many(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_servers())
+    own_topics(monkeypatch)
+    assert main(["topics", "create"]) == 0
+    config = SimulationConfig(sellers=3, days=2)
+    assert main(["simulate", "--to", "kafka", "--sellers", "3", "--days", "2"]) == 0
+    err = capsys.readouterr().err
+    assert f"Produced {sum(1 for _ in generate(config)):,} events for 3 sellers" in err, err
