@@ -302,6 +302,7 @@ def by_day(events: Iterable[dict[str, Any]], config: SimulationConfig,
            bar: tqdm[Any]) -> Iterator[dict[str, Any]]:
     """The events, unchanged, moving `bar` to the simulated day they have reached (its end
     once they are all through)."""
+    count = 0
     for count, event in enumerate(events, 1):
         yield event
         if count % 1024 == 0:
@@ -309,6 +310,7 @@ def by_day(events: Iterable[dict[str, Any]], config: SimulationConfig,
             if day > bar.n:
                 bar.set_postfix_str(f"{count:,} events", refresh=False)
                 bar.update(min(day, config.days) - bar.n)
+    bar.set_postfix_str(f"{count:,} events", refresh=False)
     bar.update(config.days - bar.n)
 
 
