@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from streams.core.clock import DAY_MS, parse_time_ms
 from streams.core.outputs import SellerSnapshot
-from streams.core.targets import DEFAULT_PROFILE, load_profile
+from streams.core.targets import DEFAULT_PROFILE, TargetProfile, load_profile
 from streams.errors import SellerPerfError, UsageError
 from streams.kafka.runtime import encode_json
 from streams.offline import report
@@ -281,6 +281,18 @@ def settings_docs() -> dict[str, str]:
     return {f.name: docs.get(f.name, "") for f in fields(settings.Settings)}
 
 
+def _load_profile(value: str, option: str = "--profile") -> TargetProfile:
+    """load_profile, with a folder or a file that is not text said in one line."""
+    try:
+        return load_profile(value)
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{option} {value}: not UTF-8 text (byte {exc.start}); expected a "
+                         f"TOML target profile") from None
+    except IsADirectoryError:
+        raise UsageError(f"{option} {value}: is a folder; expected a TOML target profile, or "
+                         f"a name in deploy/targets") from None
+
+
 def _sim_config(args: argparse.Namespace) -> SimulationConfig:
     return SimulationConfig(seed=args.seed, sellers=args.sellers, days=args.days,
                             orders_per_seller_day=args.orders_per_day,
@@ -317,7 +329,7 @@ def by_day(events: Iterable[dict[str, Any]], config: SimulationConfig,
 def cmd_demo(args: argparse.Namespace) -> int:
     """Simulate, process in-process, print who is at risk or in breach."""
     config = _sim_config(args)
-    profile = load_profile(args.profile)
+    profile = _load_profile(args.profile)
     if config.sellers == 0:
         print("No sellers to simulate (--sellers 0), so nothing to judge: "
               "try --sellers 120 (the default).")
@@ -388,10 +400,9 @@ def _progress_lines(path: Path, stack: ExitStack) -> Iterator[tuple[int, bytes]]
     return iter_lines(stream, bar.update)
 
 
-def _replay_file(path: Path, args: argparse.Namespace, profile_name: str,
+def _replay_file(path: Path, args: argparse.Namespace, profile: TargetProfile,
                  flush: bool = True) -> ReplayResult:
     """Replay an event file; an error if it holds no valid event at all."""
-    profile = load_profile(profile_name)
     with ExitStack() as stack:
         lines = _progress_lines(path, stack)
         result = replay_lines(lines, profile, args.lateness_ms, args.partitions,
@@ -426,10 +437,10 @@ def _output(path: Path, option: str) -> Path:
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay a file; write alerts, final metrics and dead letters; print a summary."""
     _check_events(args.events)
-    load_profile(args.profile)  # a bad profile is said before the file is read
+    profile = _load_profile(args.profile)  # a bad profile is said before the file is read
     outputs = [_output(args.alerts, "--alerts"), _output(args.metrics, "--metrics"),
                _output(args.dead_letters, "--dead-letters")]
-    result = _replay_file(args.events, args, args.profile, flush=not args.no_flush)
+    result = _replay_file(args.events, args, profile, flush=not args.no_flush)
     snaps = result.snapshots()
     alerts, metrics, dead_letters = outputs
     alerts.write_bytes(b"".join(encode_json(a) + b"\n" for a in result.alerts))
@@ -532,9 +543,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         raise UsageError("events -: backtest reads the file twice, so not from stdin; "
                          "expected a file path")
     _check_events(args.events)
-    current = load_profile(args.profile)
-    proposed = load_profile(args.targets)
-    results = [_replay_file(args.events, args, p) for p in (args.profile, args.targets)]
+    current = _load_profile(args.profile)
+    proposed = _load_profile(args.targets, "--targets")
+    results = [_replay_file(args.events, args, p) for p in (current, proposed)]
     before = {s.seller_id: s for s in results[0].snapshots()}
     after = {s.seller_id: s for s in results[1].snapshots()}
     rows = []

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import orjson
@@ -278,6 +279,34 @@ def test_replay_with_a_profile_of_a_bad_value_names_the_field(
         .replace("min_sample = 100", "min_sample = -1", 1))
     line = one_line_error(capsys, ["replay", str(events_file(tmp_path)), "--profile", str(bad)])
     assert "min_sample: got -1; expected an integer >= 0" in line
+
+
+@pytest.mark.parametrize("command", [["demo"], ["replay", "EVENTS"],
+                                     ["backtest", "EVENTS", "--targets", "ebay"]],
+                         ids=["demo", "replay", "backtest"])
+@pytest.mark.parametrize(("make", "says"), [
+    (lambda p: p.mkdir(), "is a folder; expected a TOML target profile"),
+    (lambda p: p.write_bytes(b"name = \"\xd0\x00\xff\""), "not UTF-8 text (byte 8)"),
+], ids=["a folder", "not text"])
+def test_a_profile_that_is_no_text_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str],
+    make: Any, says: str
+) -> None:
+    profile = tmp_path / "p.toml"
+    make(profile)
+    argv = [str(events_file(tmp_path)) if a == "EVENTS" else a for a in command]
+    line = one_line_error(capsys, [*argv, "--profile", str(profile)])
+    assert f"--profile {profile}: {says}" in line
+
+
+def test_backtest_with_a_proposed_profile_that_is_a_folder_names_targets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "proposed.toml"
+    folder.mkdir()
+    line = one_line_error(capsys, ["backtest", str(events_file(tmp_path)),
+                                   "--targets", str(folder)])
+    assert f"--targets {folder}: is a folder" in line
 
 
 def test_backtest_of_a_folder_is_one_line(tmp_path: Path,
