@@ -689,3 +689,14 @@ def test_simulate_to_kafka_produces_and_says_how_many(
     assert main(["simulate", "--to", "kafka", "--sellers", "3", "--days", "2"]) == 0
     err = capsys.readouterr().err
     assert f"Produced {sum(1 for _ in generate(config)):,} events for 3 sellers" in err, err
+
+
+@pytest.mark.parametrize("servers", ["", "127.0.0.1:notaport", "127.0.0.1:99999", "a b",
+                                     "127.0.0.1:9092,"])
+def test_bootstrap_servers_that_are_no_address_are_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], servers: str
+) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", servers)
+    for argv in (["topics", "create"], ["simulate", "--to", "kafka", "--days", "1"]):
+        line = one_line_error(capsys, argv)
+        assert f"KAFKA_BOOTSTRAP_SERVERS: got {servers!r}; expected host:port" in line

@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streams.core.events import TOPIC_OF
 from streams.errors import KafkaRequestFailed, KafkaUnavailable
-from streams.kafka.settings import Settings
+from streams.kafka.settings import Settings, SettingsError
 
 CONNECT_TIMEOUT_S: Final = 10.0
 """Longest wait for a broker to answer at start-up (create_topics, produce) before giving up."""
@@ -59,6 +59,7 @@ def _client_args(settings: Settings) -> dict[str, object]:
 
 async def create_topics(settings: Settings) -> tuple[list[str], list[str]]:
     """Create the missing topics; (created, already there)."""
+    check_servers(settings.bootstrap_servers)
     admin = AIOKafkaAdminClient(**_client_args(settings))
     await _start(admin.start(), admin.close, settings)
     try:
@@ -80,6 +81,7 @@ async def create_topics(settings: Settings) -> tuple[list[str], list[str]]:
 
 async def check_broker(settings: Settings) -> None:
     """Raise KafkaUnavailable unless a broker answers within CONNECT_TIMEOUT_S."""
+    check_servers(settings.bootstrap_servers)
     admin = AIOKafkaAdminClient(**_client_args(settings))
     await _start(admin.start(), admin.close, settings)
     await admin.close()
@@ -99,6 +101,19 @@ async def _start(starting: Awaitable[None], close: Callable[[], Awaitable[None]]
             f"KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers}: no Kafka broker answered "
             f"({why}); expected a running broker at that address (start one with "
             f"deploy/kafka/start.sh, or set KAFKA_BOOTSTRAP_SERVERS)") from None
+
+
+def check_servers(servers: str) -> None:
+    """Raise SettingsError unless `servers` is host:port[,host:port...]."""
+    for item in servers.split(","):
+        host, colon, port = item.strip().rpartition(":")
+        if not colon:  # aiokafka's default port
+            host, port = item.strip(), "9092"
+        if (not host or any(c.isspace() for c in host) or not port.isdigit()
+                or not 0 < int(port) < 65536):
+            raise SettingsError(
+                f"KAFKA_BOOTSTRAP_SERVERS: got {servers!r}; expected host:port[,host:port...] "
+                f"with ports from 1 to 65535")
 
 
 def _failed(doing: str, exc: KafkaError, settings: Settings) -> KafkaRequestFailed:
@@ -170,6 +185,7 @@ async def produce(
     A None among the records is a barrier (see `in_step`): sending goes on once every
     record before the previous barrier is on the broker.
     """
+    check_servers(settings.bootstrap_servers)
     producer = AIOKafkaProducer(linger_ms=linger_ms, max_batch_size=256 * 1024, acks="all",
                                 enable_idempotence=True, **_client_args(settings))
     await _start(producer.start(), producer.stop, settings)
