@@ -419,19 +419,29 @@ def _replay_file(path: Path, args: argparse.Namespace, profile: TargetProfile,
 
 
 def _output(path: Path, option: str) -> Path:
-    """An output file path: its folder is created; a folder or a file in the way is refused."""
+    """An output file path that can be written: checked before a long run, its folder made
+    only when it is written (`_write`)."""
     if path.is_dir():
         raise UsageError(f"{option} {path}: is a folder; expected a file path")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
         raise UsageError(f"{option} {path}: a file is in the way of its folder "
-                         f"{path.parent}; expected a path in a folder") from None
-    except OSError as exc:
-        raise UsageError(f"{option} {path}: cannot create its folder {path.parent} "
-                         f"({exc.strerror}); expected a path in a folder that exists or can "
-                         f"be created") from None
+                         f"({folder}); expected a path in a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: {folder} is not writable; expected a path in a "
+                         f"folder you can write to")
     return path
+
+
+def _created(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write(path: Path, data: bytes) -> None:
+    _created(path).write_bytes(data)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -443,9 +453,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     result = _replay_file(args.events, args, profile, flush=not args.no_flush)
     snaps = result.snapshots()
     alerts, metrics, dead_letters = outputs
-    alerts.write_bytes(b"".join(encode_json(a) + b"\n" for a in result.alerts))
-    metrics.write_bytes(msgspec.json.format(encode_json(snaps), indent=2))
-    dead_letters.write_bytes(b"".join(encode_json(d) + b"\n" for d in result.dead_letters))
+    _write(alerts, b"".join(encode_json(a) + b"\n" for a in result.alerts))
+    _write(metrics, msgspec.json.format(encode_json(snaps), indent=2))
+    _write(dead_letters, b"".join(encode_json(d) + b"\n" for d in result.dead_letters))
     for d in result.dead_letters[:20]:
         print(f"{d.source}:{d.offset}: {d.reason}: {d.error}", file=sys.stderr)
     if len(result.dead_letters) > 20:
@@ -472,7 +482,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     with ExitStack() as stack:
         out: BinaryIO = (sys.stdout.buffer if str(target) == "-"
-                         else stack.enter_context(_output(target, "--out").open("wb")))
+                         else stack.enter_context(_created(_output(target, "--out")).open("wb")))
         for event in _simulated(config, "simulated", stack):
             out.write(dumps(event, option=option))
             count += 1

@@ -32,6 +32,15 @@ GOOD = [line.rstrip(b"\n") for line in iter_ndjson(
     SimulationConfig(seed=4, sellers=6, days=20, orders_per_seller_day=15.0,
                      degrading_fraction=0.5))]
 
+@pytest.fixture(autouse=True)
+def in_a_fresh_folder(tmp_path_factory: pytest.TempPathFactory,
+                      monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test runs in an empty folder of its own: default outputs (out/) land there."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(cwd)
+    return cwd
+
+
 BAD = [
     (b"this is not json", "not_json", None, "not valid JSON"),
     (b'{"event_id":"b1","type":"feedback_received","event_time":"2026-01-06T00:00:00Z",'
@@ -214,9 +223,10 @@ def test_replay_of_a_file_with_no_event_names_the_first_bad_line(
 ) -> None:
     bad = tmp_path / "orders.csv"
     bad.write_text("order_id,seller\nO-1,S1\n")
-    line = one_line_error(capsys, ["replay", str(bad), "--alerts", str(tmp_path / "a.ndjson")])
+    line = one_line_error(capsys, ["replay", str(bad)])
     assert f"{bad}: none of its 2 lines is a valid event (line 1: not valid JSON" in line
     assert "expected NDJSON" in line
+    assert not Path("out").exists(), "a replay that fails makes no output folder"
 
 
 def test_replay_of_an_empty_file_says_it_has_no_events(
