@@ -36,13 +36,16 @@ SELLER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
 def _credentials(settings: Settings) -> Any:
-    if settings.security_protocol == "PLAINTEXT":
-        return None
     import ssl
 
-    context = None
-    if settings.security_protocol.endswith("SSL"):
-        context = ssl.create_default_context(cafile=settings.ssl_cafile or None)
+    from streams.kafka.security import check_login_now, client_options
+
+    options = client_options(settings)
+    if not options:
+        return None
+    # Tried once before Faust starts: a refused login is then one line, not a traceback.
+    check_login_now(settings)
+    context = cast("ssl.SSLContext | None", options.get("ssl_context"))
     if settings.security_protocol.startswith("SASL"):
         return faust.SASLCredentials(
             username=settings.sasl_username, password=settings.sasl_password,
