@@ -10,6 +10,7 @@ free ports), in a temporary data dir, and stops and wipes it at the end.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 import shutil
@@ -49,6 +50,8 @@ SECURITY_ENV = ("SELLERPERF_SECURITY_PROTOCOL", "SELLERPERF_SASL_MECHANISM",
                 "SELLERPERF_SSL_CAFILE")
 LINES = [line.rstrip(b"\n") for line in iter_ndjson(SimulationConfig(
     seed=5, sellers=12, days=40, orders_per_seller_day=10.0, degrading_fraction=0.3))]
+TOOLS_JVM = "-Xmx192m -XX:TieredStopAtLevel=1"
+"""The Kafka tools live a few seconds: the client compiler alone starts them faster."""
 LATENESS_MS = 3 * 86_400_000
 """As in the plain Kafka tier: history produced at full speed is days of event time a
 second, so records of different topics can be hours apart."""
@@ -83,7 +86,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
     data = tmp_path_factory.mktemp("kafka-secure")
     env = {**os.environ, "KAFKA_SECURITY": "sasl_ssl", "KAFKA_PORT": str(port),
            "KAFKA_CONTROLLER_PORT": str(cport), "KAFKA_DATA_DIR": str(data),
-           "KAFKA_START_TIMEOUT": "90"}
+           "KAFKA_START_TIMEOUT": "90", "KAFKA_TOOLS_HEAP_OPTS": TOOLS_JVM,
+           # Kafka's own format (base64url of 16 bytes): one JVM less than random-uuid.
+           "KAFKA_CLUSTER_ID": base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]}
     try:
         started = subprocess.run([DEPLOY / "start.sh"], env=env, capture_output=True,
                                  text=True, timeout=240)
@@ -225,8 +230,7 @@ def grant(broker: SecureBroker, settings: Settings, commands: list[str]) -> None
            "INPUTS": " ".join(f"--topic {t}" for t in settings.input_topics),
            "OUTPUTS": " ".join(f"--topic {t}" for t in (
                settings.topic_alerts, settings.topic_metrics, settings.topic_dead_letters)),
-           # Short-lived tools: the client compiler alone starts them faster.
-           "KAFKA_TOOLS_HEAP_OPTS": "-Xmx192m -XX:TieredStopAtLevel=1"}
+           "KAFKA_TOOLS_HEAP_OPTS": TOOLS_JVM}
     procs = [subprocess.Popen(["bash", "-c", c], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for c in commands]
     for command, proc in zip(commands, procs, strict=True):
