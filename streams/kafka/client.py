@@ -43,18 +43,15 @@ def topic_plan(settings: Settings) -> list[TopicPlan]:
 
 
 def _client_args(settings: Settings) -> dict[str, object]:
-    args: dict[str, object] = {"bootstrap_servers": settings.bootstrap_servers}
-    if settings.security_protocol != "PLAINTEXT":
-        import ssl
+    """The connection keyword arguments of an aiokafka client. With security on, the
+    credentials are tried once first (once per process), so a refused login or certificate
+    is one line naming the setting, not aiokafka's "Unable to bootstrap"."""
+    from streams.kafka.security import check_login_now, client_options
 
-        args["security_protocol"] = settings.security_protocol
-        if settings.security_protocol.startswith("SASL"):
-            args["sasl_mechanism"] = settings.sasl_mechanism
-            args["sasl_plain_username"] = settings.sasl_username
-            args["sasl_plain_password"] = settings.sasl_password
-        if settings.security_protocol.endswith("SSL"):
-            args["ssl_context"] = ssl.create_default_context(cafile=settings.ssl_cafile or None)
-    return args
+    options = client_options(settings)
+    if options:
+        check_login_now(settings)
+    return {"bootstrap_servers": settings.bootstrap_servers, **options}
 
 
 async def create_topics(settings: Settings) -> tuple[list[str], list[str]]:

@@ -34,13 +34,16 @@ ROCKSDB_OPTIONS: dict[str, int] = {
 
 
 def _credentials(settings: Settings) -> Any:
-    if settings.security_protocol == "PLAINTEXT":
-        return None
     import ssl
 
-    context = None
-    if settings.security_protocol.endswith("SSL"):
-        context = ssl.create_default_context(cafile=settings.ssl_cafile or None)
+    from streams.kafka.security import check_login_now, client_options
+
+    options = client_options(settings)
+    if not options:
+        return None
+    # Tried once before Faust starts: a refused login is then one line, not a traceback.
+    check_login_now(settings)
+    context = cast("ssl.SSLContext | None", options.get("ssl_context"))
     if settings.security_protocol.startswith("SASL"):
         return faust.SASLCredentials(
             username=settings.sasl_username, password=settings.sasl_password,
