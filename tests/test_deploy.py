@@ -388,6 +388,19 @@ def test_the_worker_healthcheck_passes_on_200_and_fails_on_503(
     assert handler.paths == ["/health/ready"]
 
 
+def test_broker_and_worker_state_live_in_named_volumes_together() -> None:
+    """`down` keeps, `down -v` removes, both: a worker's state never outlives its broker."""
+    config = compose()
+    services, volumes = config["services"], set(config["volumes"])
+    log_dirs = env_of(services["kafka"])["KAFKA_LOG_DIRS"]
+    assert f"kafka-data:{log_dirs}" in services["kafka"]["volumes"]
+    for name, svc in worker_services().items():
+        data_dir = env_of(svc)["SELLERPERF_DATA_DIR"]
+        mounts = [v for v in svc["volumes"] if v.endswith(f":{data_dir}")]
+        assert len(mounts) == 1 and mounts[0].split(":")[0] in volumes, name
+    assert "kafka-data" in volumes
+
+
 def test_every_service_is_built_here_or_pulled_at_a_pinned_version() -> None:
     services = compose()["services"]
     built = {svc["image"] for svc in services.values() if "build" in svc}
