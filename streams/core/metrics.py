@@ -3,7 +3,7 @@
 A metric is a pure function of one object's facts and the watermark. It
 returns 0 when the object does not count, else ``anchor_day << 1 | bad``
 (see `pack`), where *in numerator* is the second field. Adding a metric is
-one `Metric(...)` and one `register(...)`; see the README's worked example.
+one `Metric(...)` and one `register(...)`; see the worked example in docs/design.md.
 """
 
 from __future__ import annotations
