@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,17 +27,9 @@ def test_bench_engine_smoke(tmp_path: Path) -> None:
     assert "events/s" in done.stdout
 
 
-def _bench_kafka() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_kafka", ROOT / "bench" / "bench_kafka.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_kafka", module)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_repeated_worker_runs_report_the_median_run() -> None:
-    median_run = _bench_kafka().median_run
+    from bench.kafka_bench.throughput import median_run
+
     runs = [{"completed": True, "events_per_s": rate, "events_per_cpu_s": rate / 2, "tag": i}
             for i, rate in enumerate((30.0, 10.0, 20.0, 40.0))]
     out = median_run(runs)
