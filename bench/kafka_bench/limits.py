@@ -96,16 +96,18 @@ def raw_aiokafka(s: Settings, ends: dict[TopicPartition, int]) -> dict[str, Any]
     return out
 
 
-def faust_ceiling(s: Settings, events: int, mode: str, timeout_s: float) -> dict[str, Any]:
-    """A Faust app doing nothing with the records (bench/faust_ceiling.py) in a process of
-    its own: `stream` as Faust apps usually consume, `fetch` as the worker does, `ack` as
-    `fetch` plus decoding and acknowledging each record."""
+def faust_ceiling(s: Settings, events: int, mode: str, timeout_s: float,
+                  work_dir: Path) -> dict[str, Any]:
+    """A Faust app doing nothing with the records (faust_ceiling.py) in a process of its own,
+    its data dir under `work_dir`: `stream` as Faust apps usually consume, `fetch` as the
+    worker does, `ack` as `fetch` plus decoding and acknowledging each record."""
     load_before = load()
     cmd = [sys.executable, str(ROOT / "bench/kafka_bench/faust_ceiling.py"), mode,
            ",".join(s.input_topics), str(s.partitions), str(events)]
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": s.bootstrap_servers}
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+        work_dir.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(cmd, cwd=work_dir, env=env, capture_output=True, text=True,
                               timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return {"error": f"not done in {timeout_s:.0f} s", "load_before": load_before}

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for mode in ("stream", "fetch", "ack"):
                 log(f"Faust app doing nothing ({mode})")
                 r[f"faust_{mode}"] = faust_ceiling(inputs, sum(ends.values()), mode,
-                                                   z.timeout_s)
+                                                   z.timeout_s, tmp)
         if "engine" not in skip:
             log(f"engine alone ({z.engine_events:,} events)")
             r["engine"] = engine_alone(z.engine_events, data_dir,
