@@ -95,7 +95,7 @@ def seller_events(seller: str, rng: random.Random, orders: int, spread_days: int
         placed = now_ms - rng.randrange(HOUR_MS, spread_days * DAY_MS)
         ship_by = placed + DAY_MS
         yield _placed(seller, order, placed, ship_by)
-        shipped = placed + rng.randrange(2 * HOUR_MS, 30 * HOUR_MS)  # one in seven late
+        shipped = placed + rng.randrange(2 * HOUR_MS, 30 * HOUR_MS)  # about one in five late
         if shipped > now_ms:
             continue
         yield _shipped(seller, order, shipped)
