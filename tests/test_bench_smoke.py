@@ -53,7 +53,7 @@ def test_bench_day_crossing_quick(tmp_path: Path) -> None:
     assert run["crossing_ms"] > 0 and run["crossing_cpu_ms"] > 0
     assert run["processing"]["max_ms"] >= run["crossing_ms"] > 0
     assert 0 < run["processing"]["p50_ms"] <= run["processing"]["p99_ms"]
-    assert run["queued_latency"]["max_ms"] >= run["crossing_ms"]
+    assert run["queued_latency"]["max_ms"] >= run["crossing_ms"] - 1e-6  # float sums
     # Every alert seller's late shipments are due in the minute: each is told, once.
     assert run["breach_alerts"] == run["breach_alerts_expected"] == 10
     assert run["alert_latency"]["max_ms"] is not None and run["alert_latency"]["max_ms"] > 0
