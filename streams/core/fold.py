@@ -65,7 +65,7 @@ def _return(seller: SellerState, event: ev.ReturnEvent, t: int, sizes: Sizes) ->
 
 
 def _ms(value: datetime) -> int:
-    return int(value.timestamp()) * 1000 + value.microsecond // 1000
+    return ev.datetime_ms(value)
 
 
 def _placed(s: SellerState, e: ev.OrderPlaced, t: int, p: Sizes) -> tuple[Kind, Facts]:
