@@ -543,3 +543,15 @@ def classify(
             fates.append(ON_TIME)
             max_seen = t if max_seen is None else max(max_seen, t)
     return Arrivals(fates, clocks, max_seen)
+
+
+def turns_at(events: list[dict[str, Any]], deadline_ms: int) -> bool:
+    """True when some object's contribution to some metric changes as the clock passes
+    the deadline (between clock d and d + 1): the deadline is still pending there."""
+    for kind, _, facts in _fold_all(group_objects(events)):
+        metrics: dict[str, Any] = {"order": ORDER_METRICS, "message": MESSAGE_METRICS,
+                                   "return": RETURN_METRICS}[kind]
+        for fn in metrics.values():
+            if fn(facts, deadline_ms) != fn(facts, deadline_ms + 1):
+                return True
+    return False
