@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test test-fast lint kafka-up kafka-down bench clean
+.PHONY: setup demo test test-fast tools lint kafka-up kafka-down bench clean
 
 setup: $(VENV)/.installed
 
@@ -21,9 +21,14 @@ lint: setup
 	$(VENV)/bin/ruff check streams tests bench
 	$(VENV)/bin/mypy
 
+# The programs the tests need besides Python (Java, Maven, Prometheus, docker-compose):
+# installed with apt-get when missing and run as root, else one line says the command.
+tools:
+	@bash deploy/ci/tools.sh
+
 # Everything CI runs: lint, types, unit + property tests, and the Kafka tier
 # against a real broker started here (unless KAFKA_BOOTSTRAP_SERVERS is set).
-test: setup lint
+test: tools setup lint
 	bash deploy/ci/test.sh
 
 test-fast: setup

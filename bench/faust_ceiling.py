@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 from typing import Any
@@ -32,7 +34,9 @@ def main() -> None:
     mode, topics, partitions, total = (sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]),
                                        int(sys.argv[4]))
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    app = faust.App(f"faust-ceiling-{mode}-{uuid.uuid4().hex[:6]}",
+    # Faust's data dir defaults to `<app id>-data` in the current directory: the repo root.
+    datadir = tempfile.mkdtemp(prefix=f"faust-ceiling-{mode}-")
+    app = faust.App(f"faust-ceiling-{mode}-{uuid.uuid4().hex[:6]}", datadir=datadir,
                     broker=f"kafka://{bootstrap}", store="memory://", web_enabled=False,
                     consumer_auto_offset_reset="earliest", topic_partitions=partitions,
                     broker_commit_interval=1.0, stream_buffer_maxsize=4000,
@@ -49,6 +53,7 @@ def main() -> None:
             seconds = time.perf_counter() - seen["first"]
             print(json.dumps({"mode": mode, "events": seen["n"], "seconds": seconds,
                               "cpu_seconds": time.process_time()}), flush=True)
+            shutil.rmtree(datadir, ignore_errors=True)
             os._exit(0)
 
     if mode == "stream":
@@ -73,7 +78,10 @@ def main() -> None:
                 count(len(fetch))
 
     sys.argv = [sys.argv[0], "worker", "-l", "warn"]
-    app.main()
+    try:
+        app.main()
+    finally:
+        shutil.rmtree(datadir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -27,3 +27,15 @@ class TargetProfileError(SellerPerfError):
 
 class UnknownMetric(SellerPerfError):
     """A target profile names a metric that is not registered."""
+
+
+class UsageError(SellerPerfError):
+    """A command-line argument or path has a value the command cannot use."""
+
+
+class KafkaUnavailable(SellerPerfError):
+    """No Kafka broker answered at the bootstrap servers in time."""
+
+
+class KafkaRequestFailed(SellerPerfError):
+    """A Kafka broker refused a request (creating topics, producing records)."""

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from streams.core.alerts import AT_RISK, BREACH, OK, STATUS_NAMES, judge
-from streams.core.clock import DAY_MS, HOUR_MS
+from streams.core.clock import DAY_MS, HOUR_MS, iso_ms
 from streams.core.engine import Engine
 from streams.core.outputs import snapshot
 from streams.core.targets import TargetProfile, parse_profile
@@ -428,12 +428,12 @@ def test_breach_alert_names_five_distinct_orders_when_one_order_flipped_repeated
     assert ids[-1] == "o19"
 
 
-# -- judging after a whole clock step ------------------------------------------
-# Regression: Engine._advance used to judge right after sliding the windows and then
-# after each woken object, so one clock step could alert on intermediate states.
+# -- instants are taken in order ---------------------------------------------------
+# The clock takes every instant on its way in time order and judges after each, so the
+# alerts do not depend on how far one step of the clock goes (docs/semantics.md).
 
 
-def test_day_change_and_deadline_at_one_clock_do_not_flap(ev):
+def _midnight_engine(ev):
     engine = Engine(profile(lsr_1d=spec("late_shipment", 1, target=0.5, margin=0.0,
                                         hysteresis=0.0, min_sample=1)))
     day1 = T0 + DAY_MS
@@ -442,10 +442,28 @@ def test_day_change_and_deadline_at_one_clock_do_not_flap(ev):
     engine.apply(ev.shipped("A", T0 + 12 * HOUR_MS))
     engine.apply(ev.placed("B", T0 + 20 * HOUR_MS, channel="seller", ship_by=day1))
     assert status_of(engine, "s1", "lsr_1d") == "breach"
-    # 1 ms into day 1 the window is day 1 alone, and B is late in it: 1 / 1, still breach.
+    return engine, day1
+
+
+def test_a_day_start_and_a_deadline_1_ms_later_are_two_instants(ev):
+    engine, day1 = _midnight_engine(ev)
+    # At day 1's first ms the window is day 1 alone: B counts and is not late yet (0 / 1,
+    # ok); 1 ms later its deadline has passed (1 / 1, breach).
     alerts = engine.advance(day1 + 1)
     assert engine.rates("s1")["lsr_1d"] == (1, 1)
-    assert transitions(alerts) == []
+    assert [(a.previous_status, a.status, a.as_of) for a in alerts] == [
+        ("breach", "ok", iso_ms(day1)), ("ok", "breach", iso_ms(day1 + 1))]
+
+
+@pytest.mark.parametrize("steps", [[1], [0, 1], [-1, 0, 1], [-DAY_MS // 2, 1]])
+def test_how_the_clock_steps_changes_no_alert(ev, steps):
+    engine, day1 = _midnight_engine(ev)
+    reference, _ = _midnight_engine(ev)
+    expected = reference.advance(day1 + 1)
+    got = []
+    for step in steps:
+        got += engine.advance(day1 + step)
+    assert got == expected
 
 
 def test_alert_raised_by_simultaneous_deadlines_reports_the_rate_at_its_as_of(ev):

@@ -1,27 +1,35 @@
-"""Deployment files: Prometheus configuration, rules and their unit tests, Grafana, compose.
+"""Deployment files: Prometheus configuration, rules and their unit tests, Grafana, compose,
+and deploy/ci/tools.sh (what `make test` installs).
 
-Needs Debian's `prometheus` (promtool) and `docker-compose` packages, no broker. Without
+Some need Debian's `prometheus` (promtool) and `docker-compose` packages, no broker. Without
 them these tests skip, unless SELLERPERF_REQUIRE_TOOLS=1, where they fail. That the panel
 expressions return data from a real worker is tests/kafka/test_prometheus.py's job.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "sellerperf.json"
 COMPOSE = ROOT / "docker-compose.yml"
+TOOLS = ROOT / "deploy" / "ci" / "tools.sh"
+README = ROOT / "README.md"
 
 # Example values for Grafana's variables, for parsing only.
 GRAFANA_VARS = {"metric": "late_shipment_rate_10d", "__rate_interval": "1m",
@@ -264,3 +272,275 @@ def test_compose_stack_wires_prometheus_grafana_and_the_workers() -> None:
         bind = re.search(r"(?m)^\s*SELLERPERF_WEB_HOST: ['\"]?([^'\"\s]+)", block)
         assert bind and bind.group(1) in (host, "0.0.0.0"), \
             f"{host}: the default 127.0.0.1 is unreachable from the prometheus container"
+
+
+def compose() -> dict[str, Any]:
+    """docker-compose.yml as data, YAML anchors and merge keys resolved."""
+    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return data
+
+
+def env_of(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    assert isinstance(env, dict), "environment as a mapping, please"
+    return {k: str(v) for k, v in env.items()}
+
+
+def published(service: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(host address, host port, container port) of each published port."""
+    out = []
+    for entry in service.get("ports", []):
+        m = re.fullmatch(r"(?:([\d.]+):)?(\d+):(\d+)(?:/tcp)?", str(entry))
+        assert m, f"port {entry!r}: expected ADDRESS:HOST:CONTAINER"
+        out.append((m.group(1) or "", int(m.group(2)), int(m.group(3))))
+    return out
+
+
+def worker_services() -> dict[str, dict[str, Any]]:
+    return {name: svc for name, svc in compose()["services"].items()
+            if svc.get("command") == ["sellerperf", "worker"]}
+
+
+def test_the_broker_has_a_second_listener_for_clients_on_this_machine() -> None:
+    services = compose()["services"]
+    env = env_of(services["kafka"])
+    listeners = dict(reversed(x.split("://")) for x in env["KAFKA_LISTENERS"].split(","))
+    advertised = dict(x.split("://") for x in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    assert advertised["PLAINTEXT"] == "kafka:9092", "containers use kafka:9092"
+    host, port = advertised["EXTERNAL"].split(":")
+    assert host == "localhost"
+    assert listeners[f":{port}"] == "EXTERNAL", listeners
+    assert ("127.0.0.1", int(port), int(port)) in published(services["kafka"])
+    protocols = dict(x.split(":") for x in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert protocols["EXTERNAL"] == protocols["PLAINTEXT"] == "PLAINTEXT"
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "PLAINTEXT"
+    for name, svc in services.items():
+        if "KAFKA_BOOTSTRAP_SERVERS" in env_of(svc):
+            assert env_of(svc)["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092", name
+
+
+# A local broker (deploy/kafka: 9092, controller 9093), local workers (6066, 6067 in
+# prometheus.local.yml), and Debian's own Prometheus and Grafana's default.
+LOCAL_PORTS = {9092, 9093, 6066, 6067, 9090, 3000}
+
+
+def test_every_port_is_published_on_localhost_clear_of_local_services() -> None:
+    host_ports = []
+    for name, svc in compose()["services"].items():
+        for address, host_port, _ in published(svc):
+            assert address == "127.0.0.1", f"{name}: port {host_port} published on all interfaces"
+            assert host_port not in LOCAL_PORTS, f"{name}: {host_port} clashes with a local one"
+            host_ports.append(host_port)
+    assert len(host_ports) == len(set(host_ports)) >= 5, host_ports
+    readme = README.read_text()
+    for port in host_ports:  # the README's table of the compose stack's ports
+        assert re.search(rf"\b{port}\b", readme), f"the README does not say where {port} is"
+
+
+def test_workers_report_ready_through_health_ready_with_python() -> None:
+    workers = worker_services()
+    assert set(workers) == {"worker-1", "worker-2"}
+    for name, svc in workers.items():
+        test = svc["healthcheck"]["test"]
+        assert test[:3] == ["CMD", "python", "-c"], f"{name}: the image has python, not curl"
+        port = env_of(svc)["SELLERPERF_WEB_PORT"]
+        assert f"http://127.0.0.1:{port}/health/ready" in test[3], name
+        assert env_of(svc)["SELLERPERF_WEB_BIND"] == "0.0.0.0", f"{name}: 127.0.0.1 answers"
+
+
+class _Status(http.server.BaseHTTPRequestHandler):
+    status: ClassVar[int] = 200
+    paths: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).paths.append(self.path)
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def ready_server() -> Iterator[tuple[type[_Status], int]]:
+    handler = type("Handler", (_Status,), {"paths": []})
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield handler, server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
+def test_the_worker_healthcheck_passes_on_200_and_fails_on_503(
+    ready_server: tuple[type[_Status], int], status: int, healthy: bool,
+) -> None:
+    """The healthcheck's own code, pointed at a local server answering `status`."""
+    handler, port = ready_server
+    handler.status = status
+    svc = worker_services()["worker-1"]
+    code = svc["healthcheck"]["test"][3].replace(
+        f"127.0.0.1:{env_of(svc)['SELLERPERF_WEB_PORT']}", f"127.0.0.1:{port}")
+    done = subprocess.run([shutil.which("python3") or "python3", "-c", code],
+                          capture_output=True, timeout=30)
+    assert (done.returncode == 0) == healthy, done.stderr
+    assert handler.paths == ["/health/ready"]
+
+
+def test_broker_and_worker_state_live_in_named_volumes_together() -> None:
+    """`down` keeps, `down -v` removes, both: a worker's state never outlives its broker."""
+    config = compose()
+    services, volumes = config["services"], set(config["volumes"])
+    log_dirs = env_of(services["kafka"])["KAFKA_LOG_DIRS"]
+    assert f"kafka-data:{log_dirs}" in services["kafka"]["volumes"]
+    for name, svc in worker_services().items():
+        data_dir = env_of(svc)["SELLERPERF_DATA_DIR"]
+        mounts = [v for v in svc["volumes"] if v.endswith(f":{data_dir}")]
+        assert len(mounts) == 1 and mounts[0].split(":")[0] in volumes, name
+    assert "kafka-data" in volumes
+
+
+def test_every_service_is_built_here_or_pulled_at_a_pinned_version() -> None:
+    services = compose()["services"]
+    built = {svc["image"] for svc in services.values() if "build" in svc}
+    for name, svc in services.items():
+        if "build" in svc:
+            continue
+        image = svc.get("image", "")
+        assert image not in built, f"{name}: uses the image built here but has no build:"
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+", image), f"{name}: {image!r} has no tag"
+        assert not image.endswith(":latest"), f"{name}: {image} is not a pinned version"
+    assert "build" in services["simulator"] and "build" in services["topics"]
+
+
+def test_the_broker_is_the_kafka_version_of_deploy_kafka() -> None:
+    pom = (ROOT / "deploy" / "kafka" / "pom.xml").read_text()
+    version = re.search(r"<kafka\.version>([\d.]+)</kafka\.version>", pom)
+    assert version
+    assert compose()["services"]["kafka"]["image"] == f"apache/kafka:{version.group(1)}"
+
+
+def test_the_simulators_calendar_starts_from_now() -> None:
+    command = compose()["services"]["simulator"]["command"]
+    assert command[:4] == ["sellerperf", "simulate", "--to", "kafka"]
+    assert "--start" in command and command[command.index("--start") + 1] == "now", command
+
+
+def test_the_dashboard_has_the_name_the_readme_and_compose_give_it() -> None:
+    title = dashboard()["title"]
+    assert title == "Seller performance"
+    assert f'"{title}" dashboard' in README.read_text()
+    assert f'dashboard "{title}"' in COMPOSE.read_text()
+
+
+def test_dockerignore_leaves_out_local_state_and_keeps_what_the_image_copies() -> None:
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    for needed in (".venv", "deploy/kafka/.lib", "deploy/kafka/.data", ".state", ".git",
+                   "bench/results", "out", ".mypy_cache", ".pytest_cache", "**/__pycache__"):
+        assert needed in patterns, f".dockerignore should leave out {needed}"
+    copied = [src for line in (ROOT / "Dockerfile").read_text().splitlines()
+              if line.startswith("COPY ") for src in line.split()[1:-1]]
+    assert "streams" in copied and "README.md" in copied
+    for src in copied:
+        for pattern in patterns:
+            assert not fnmatch.fnmatch(src, pattern), f"{pattern} leaves out {src}"
+
+
+# ---------------------------------------------------------------- deploy/ci/tools.sh
+
+PACKAGES = {"openjdk-17-jre-headless": ["java"], "maven": ["mvn"],
+            "prometheus": ["promtool", "prometheus"], "docker-compose": ["docker-compose"]}
+
+
+def executable(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+@pytest.fixture
+def fake_system(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A PATH of only fakes: `id`, an `apt-get` that logs its arguments and "installs" a
+    package by copying its programs from a staging area; (bin dir, apt-get's log)."""
+    bin_dir, stage, log = tmp_path / "bin", tmp_path / "stage", tmp_path / "apt.log"
+    bin_dir.mkdir()
+    for package, programs in PACKAGES.items():
+        (stage / package).mkdir(parents=True)
+        for program in programs:
+            executable(stage / package / program, "#!/bin/sh\nexit 0\n")
+    executable(bin_dir / "apt-get", f"""#!/bin/bash
+echo "$*" >> {log}
+[[ $1 == install ]] || exit 0
+for arg in "$@"; do
+  [[ $arg == -* || $arg == install ]] || /bin/cp -p {stage}/"$arg"/* {bin_dir}/
+done
+""")
+    yield bin_dir, log
+
+
+def run_tools(bin_dir: Path, uid: int) -> subprocess.CompletedProcess[str]:
+    executable(bin_dir / "id", f"#!/bin/sh\necho {uid}\n")
+    bash = shutil.which("bash")
+    assert bash
+    return subprocess.run([bash, str(TOOLS)], env={"PATH": str(bin_dir)}, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_tools_not_root_stops_in_one_line_naming_the_command(
+    fake_system: tuple[Path, Path],
+) -> None:
+    bin_dir, log = fake_system
+    done = run_tools(bin_dir, 1000)
+    assert done.returncode == 1 and done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("make test: java, mvn, promtool, prometheus, docker-compose "
+                               "not found; run: sudo apt-get update && ")
+    assert lines[0].endswith("sudo apt-get install -y --no-install-recommends "
+                             "openjdk-17-jre-headless maven prometheus docker-compose")
+    assert not log.exists(), "apt-get must not run when not root"
+
+
+def test_tools_not_root_names_only_what_is_missing(fake_system: tuple[Path, Path]) -> None:
+    bin_dir, _ = fake_system
+    for program in ("java", "mvn", "promtool", "prometheus"):
+        executable(bin_dir / program, "#!/bin/sh\n")
+    done = run_tools(bin_dir, 1000)
+    assert done.returncode == 1
+    assert done.stderr == ("make test: docker-compose not found; run: sudo apt-get update && "
+                           "sudo apt-get install -y --no-install-recommends docker-compose\n")
+
+
+def test_tools_as_root_installs_the_missing_packages(fake_system: tuple[Path, Path]) -> None:
+    bin_dir, log = fake_system
+    executable(bin_dir / "java", "#!/bin/sh\n")
+    executable(bin_dir / "mvn", "#!/bin/sh\n")
+    done = run_tools(bin_dir, 0)
+    assert done.returncode == 0, done.stderr
+    assert log.read_text().splitlines() == [
+        "update -qq", "install -y -qq --no-install-recommends prometheus docker-compose"]
+    assert {"promtool", "prometheus", "docker-compose"} <= {p.name for p in bin_dir.iterdir()}
+
+
+def test_tools_as_root_says_so_when_the_install_did_not_bring_them(
+    fake_system: tuple[Path, Path],
+) -> None:
+    bin_dir, _ = fake_system
+    executable(bin_dir / "apt-get", "#!/bin/sh\nexit 0\n")  # installs nothing
+    done = run_tools(bin_dir, 0)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "make test: still not on PATH after 'apt-get install -y --no-install-recommends "
+        "openjdk-17-jre-headless maven prometheus docker-compose': "
+        "java mvn promtool prometheus docker-compose")
+
+
+def test_tools_is_silent_when_everything_is_there(fake_system: tuple[Path, Path]) -> None:
+    bin_dir, log = fake_system
+    for programs in PACKAGES.values():
+        for program in programs:
+            executable(bin_dir / program, "#!/bin/sh\n")
+    done = run_tools(bin_dir, 1000)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert not log.exists()

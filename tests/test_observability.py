@@ -32,7 +32,7 @@ def _batch() -> tuple[Runtime, list[Record]]:
 def test_a_batch_is_counted_by_topic_and_type_reason_alert_and_stage() -> None:
     rt, records = _batch()
     out = rt.process(records, lambda p: {}, lambda t, p: True)
-    out.alerts += rt.flush_idle(lambda t, p: True, now_s=100.0, idle_s=1.0).alerts
+    out.alerts += rt.tick(lambda t, p: True, now_s=100.0, idle_s=1.0).alerts
     assert out.alerts, "the seller's cancel rate should have crossed its target"
     registry = CollectorRegistry()
     metrics = WorkerMetrics(registry)
@@ -61,7 +61,7 @@ def test_a_batch_is_counted_by_topic_and_type_reason_alert_and_stage() -> None:
 def test_the_population_is_read_from_the_engines_at_scrape_time() -> None:
     rt, records = _batch()
     out = rt.process(records, lambda p: {}, lambda t, p: True)
-    out.alerts += rt.flush_idle(lambda t, p: True, now_s=100.0, idle_s=1.0).alerts
+    out.alerts += rt.tick(lambda t, p: True, now_s=100.0, idle_s=1.0).alerts
     registry = CollectorRegistry()
     registry.register(PopulationCollector(rt))
     value = registry.get_sample_value

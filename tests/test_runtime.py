@@ -44,7 +44,7 @@ def test_a_restored_partition_skips_what_it_applied_and_retakes_what_it_held() -
     out = again.process(records, lambda p: store, lambda t, p: True)
     assert out.events_total == 4 and out.skipped_total == 0
     assert sorted(out.ackable) == [0, 1, 2]  # the newest stays within the lateness
-    flushed = again.flush_idle(lambda t, p: True, now_s=100.0, idle_s=1.0)
+    flushed = again.tick(lambda t, p: True, now_s=100.0, idle_s=1.0)
     assert flushed.ackable == [3]
 
 
@@ -208,7 +208,7 @@ def test_events_held_back_at_a_crash_count_when_delivered_again_after_other_topi
     out = again.process(orders, lambda p: store, lambda t, p: True)
     _save(out.writes[0], store)
     assert not out.dead_letters and out.skipped_total == 0
-    out = again.flush_idle(lambda t, p: True, now_s=100.0, idle_s=1.0)
+    out = again.tick(lambda t, p: True, now_s=100.0, idle_s=1.0)
     _save(out.writes[0], store)
     seller = again.active[0].part.engine.sellers["S1"]
     assert seller.open_objects() == 4

@@ -188,8 +188,10 @@ ODD_ID = "\U0001f600\x1f" * 60
 
 
 def old_objects(ev, prefix: str = "") -> list:
-    """Day 0: 5 orders (one defective), 3 answered messages, 2 refunded returns: 10 objects."""
+    """Day 0: 5 shipped orders (one defective), 3 answered messages, 2 refunded returns: 10
+    objects, all settled (an unshipped order could still ship: it is kept longer)."""
     out = [ev.placed(f"{prefix}old{i}", T0 + i * HOUR_MS) for i in range(5)]
+    out += [ev.shipped(f"{prefix}old{i}", T0 + (i + 2) * HOUR_MS) for i in range(5)]
     out.append(ev.feedback(f"{prefix}old1", T0 + 6 * HOUR_MS, 1))
     for m in range(3):
         mid = f"{prefix}m-old{m}"
@@ -373,3 +375,35 @@ def test_a_rate_with_nothing_against_the_seller_names_no_order_and_others_rank_a
         day = t // DAY_MS
         engine.apply(event, t)
     assert compared > 1000 and named > 0 and clean > 0  # both paths taken
+
+
+def test_an_open_order_is_kept_while_it_can_ship_and_no_longer_than_its_max_age(amazon, ev):
+    # Real data: an order placed on 2017-11-14 and ship-confirmed 116 days later. Still
+    # open, it is kept (not dropped 90 days after its anchors), so the shipment counts in
+    # the valid tracking rate of its ship day whatever else the profile holds.
+    engine = Engine(amazon)
+    engine.apply(ev.placed("late", T0, channel="seller", ship_by=T0 + 2 * DAY_MS))
+    engine.apply(ev.placed("never", T0 + HOUR_MS, channel="seller", ship_by=T0 + 2 * DAY_MS))
+    ship = T0 + 116 * DAY_MS
+    engine.advance(ship - 1)
+    assert set(engine.sellers["s1"].objects("order")) == {"late", "never"}
+    engine.apply(ev.shipped("late", ship))
+    engine.apply(ev.make("tracking_validated", ship + HOUR_MS, order_id="late"))
+    assert engine.rates("s1")["valid_tracking_rate_30d"] == (1, 1)
+    assert engine.stats.orphan_events_total == 0
+    # Past its max age (180 days) an order no longer ships: dropped once no event that can
+    # still be applied (the correction horizon) could change it; a later shipment is an
+    # orphan, counted, and counts nowhere.
+    engine.advance(T0 + (180 + 30 + 2) * DAY_MS)
+    assert engine.open_objects() == 0  # (the seller, left with nothing, is forgotten too)
+    engine.apply(ev.shipped("never", T0 + (180 + 30 + 2) * DAY_MS + 1))
+    assert engine.stats.orphan_events_total == 1
+    assert engine.rates("s1")["valid_tracking_rate_30d"] == (0, 0)
+
+
+def test_a_ship_confirmation_after_the_max_age_does_not_ship_the_order(amazon, ev):
+    engine = Engine(amazon)
+    engine.apply(ev.placed("o", T0, channel="seller", ship_by=T0 + DAY_MS))
+    engine.apply(ev.shipped("o", T0 + 181 * DAY_MS))
+    engine.apply(ev.make("tracking_validated", T0 + 181 * DAY_MS + 1, order_id="o"))
+    assert engine.rates("s1")["valid_tracking_rate_30d"] == (0, 0)

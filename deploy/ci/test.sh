@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+# promtool, prometheus, docker-compose, java, mvn: installed or named in one line.
+bash deploy/ci/tools.sh
+
 started_broker=0
 if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
   export KAFKA_BOOTSTRAP_SERVERS

@@ -104,6 +104,10 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     """Up to five recent objects that counted against the seller (order ids where known)."""
     account_health: Health
     """The seller's worst status across all rates, after this change."""
+    correction: bool = False
+    """True when a late event (older than the release watermark when it arrived) caused
+    the change: it corrects what earlier alerts said (docs/semantics.md, "Late events are
+    corrections"). Absent in records of versions before it, meaning false."""
 
 
 def alert_id(*parts: object) -> str:

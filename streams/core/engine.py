@@ -12,6 +12,7 @@ no Kafka, no wall clock.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -32,7 +33,16 @@ from streams.core.events import AnyEvent, OrderEvent, ReturnEvent, event_time_ms
 from streams.core.facts import Facts
 from streams.core.metrics import KINDS, Kind, Metric, get_metric
 from streams.core.targets import Entry, TargetProfile, TargetVersion
-from streams.core.window import ONE, Days, SellerState, add_to_day, shift_sum, window_sum
+from streams.core.window import (
+    NEVER_DAY,
+    ONE,
+    Days,
+    SellerState,
+    add_to_day,
+    first_day,
+    shift_sum,
+    window_sum,
+)
 
 _NEVER: Final = -(2**62)
 RECENT_IDS: Final = 5
@@ -55,6 +65,15 @@ class EngineStats:
     """Objects whose facts were dropped by retention."""
     alerts_total: int = 0
     """Alerts emitted."""
+    corrections_total: int = 0
+    """Late events applied as corrections (`Engine.apply(..., correction=True)`)."""
+    orphan_events_total: int = 0
+    """Events folded into an object whose registering event (order_placed, message_received,
+    return_requested) has not been seen."""
+    orphans_expired_total: int = 0
+    """Orphan objects dropped by retention without their registering event ever coming."""
+    sellers_slid_total: int = 0
+    """Sellers whose windows were moved on a new day (only those whose sums change)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +151,18 @@ class Engine:
         """Objects read back from the cold store (when tracking writes): held again, maybe
         unchanged, so the driver can evict them again (with `dirty_objects`)."""
         self.stats = EngineStats()
+        self._correcting = False
+        self._due: dict[int, set[str]] = {}
+        """Day -> sellers whose window sums change on that day as the windows move
+        (`SellerState.next_day`; stale entries are skipped)."""
+        self._due_days: list[int] = []
+        """Heap of the days in `_due`."""
+        self._expiry_days: list[int] = []
+        """Heap of the days in `_expiries`."""
+        self._version_days = sorted({v.since_day for e in self.entries for v in e.versions})
+        """Days on which some rate's target version may change."""
+        self._lag = [e.lag_days for e in self.entries]
+        self._span = [e.lag_days + e.window_days for e in self.entries]
         self._wakes: list[tuple[int, str, int, str]] = []
         self._pending: set[tuple[str, int]] | None = None
         self._expiries: dict[int, dict[str, bytes]] = {}
@@ -163,13 +194,30 @@ class Engine:
 
     # -- the hot path --------------------------------------------------------
 
-    def apply(self, event: AnyEvent, t: int | None = None) -> list[Alert]:
-        """Fold one event in (its event time `t` in ms, if known); the alerts it caused."""
+    def apply(self, event: AnyEvent, t: int | None = None,
+              correction: bool = False) -> list[Alert]:
+        """Fold one event in (its event time `t` in ms, if known); the alerts it caused.
+
+        An event older than the clock is folded at the clock (facts fold in any order);
+        with `correction` (a late event: the driver had released past it) its alerts are
+        marked as corrections."""
         alerts = self._alerts = []
         if t is None:
             t = event_time_ms(event)
         if t > self.clock_ms:
             self._advance(t)
+        if correction:
+            self.stats.corrections_total += 1
+            self._correcting = True
+            try:
+                self._fold(event, t)
+            finally:
+                self._correcting = False
+            return alerts
+        self._fold(event, t)
+        return alerts
+
+    def _fold(self, event: AnyEvent, t: int) -> None:
         seller = self.sellers.get(event.seller_id)
         if seller is None:
             seller = self.sellers[event.seller_id] = SellerState(
@@ -180,10 +228,11 @@ class Engine:
             self._thaw(seller, kind, key)
         kind, facts = folding.fold(seller, event, t, self._sizes)
         self.stats.events_total += 1
+        if folding.is_orphan(kind, facts):
+            self.stats.orphan_events_total += 1
         if self.track_writes:
             self.dirty_objects[(seller.seller_id, kind, facts.key)] = facts
         self._recompute(seller, kind, facts, self._by_type[type(event)])
-        return alerts
 
     def _recompute(
         self,
@@ -229,6 +278,13 @@ class Engine:
             for j in entries:
                 if self.win_lo[j] < day <= self.win_hi[j]:
                     sums[j] += delta
+                    change = day + self._span[j]  # the day it leaves the window
+                elif day > self.win_hi[j]:
+                    change = day + self._lag[j]  # the day it enters the window
+                else:
+                    continue
+                if sign > 0 and change < seller.next_day:
+                    self._due_on(change, seller)
         self.changed.add(seller.seller_id)
         if self.track_writes:
             self.dirty_sellers.add(seller.seller_id)
@@ -328,27 +384,60 @@ class Engine:
         return alerts
 
     def _advance(self, clock_ms: int) -> None:
-        """Slide windows on a new day, fire passed deadlines, then judge what moved once."""
-        self.clock_ms = clock_ms
-        day = clock_ms // DAY_MS
-        wakes = self._wakes
-        if day == self.day and not (wakes and wakes[0][0] < clock_ms):
+        """Move the clock to `clock_ms`, taking every instant on the way in time order: a
+        deadline passes at its time + 1 ms, a day begins at its first ms. At each instant
+        every change due then is made, then what moved is judged (docs/semantics.md,
+        "Instants are taken in order"), so how the clock got here changes nothing."""
+        if self.day == _NEVER:  # the first event: nothing before it to take
+            self.clock_ms = clock_ms
+            self._set_day(clock_ms // DAY_MS)
             return
-        # Judged only after every change at this clock, so no alert reports a state
-        # half-way through one step of the clock.
-        pending = self._pending = set()
-        if day != self.day:
-            self._new_day(day)
-            self._expire(day)
-        while wakes and wakes[0][0] < clock_ms:
-            due, seller_id, kind_no, key = heapq.heappop(wakes)
-            self._wake(due, seller_id, KINDS[kind_no], key)
-        self._pending = None
-        sellers = self.sellers
-        for seller_id, j in sorted(pending):
-            seller = sellers.get(seller_id)
-            if seller is not None:
-                self._judge(seller, j)
+        wakes = self._wakes
+        target_day = clock_ms // DAY_MS
+        while True:
+            # The next instant: the next wake, or the start of the next day on which
+            # something is due (days on which nothing is due are stepped over at once).
+            instant = wakes[0][0] + 1 if wakes else clock_ms + 1
+            if target_day > self.day:
+                day = min(target_day, self._next_busy_day(), instant // DAY_MS)
+                if day > self.day:
+                    instant = day * DAY_MS
+            if instant > clock_ms:
+                break
+            if instant < self.clock_ms:  # a wake already due (restored): take it now
+                instant = self.clock_ms
+            self.clock_ms = instant
+            pending = self._pending = set()
+            if instant % DAY_MS == 0 and instant // DAY_MS > self.day:
+                self._new_day(instant // DAY_MS)
+                self._expire(self.day)
+            while wakes and wakes[0][0] < instant:
+                due, seller_id, kind_no, key = heapq.heappop(wakes)
+                self._wake(due, seller_id, KINDS[kind_no], key)
+            self._pending = None
+            sellers = self.sellers
+            for seller_id, j in sorted(pending):
+                seller = sellers.get(seller_id)
+                if seller is not None:
+                    self._judge(seller, j)
+            for seller_id in {seller_id for seller_id, _ in pending}:
+                seller = sellers.get(seller_id)
+                if seller is not None and seller.is_idle():
+                    self._forget(seller_id)
+        self.clock_ms = clock_ms
+
+    def _next_busy_day(self) -> int:
+        """The first day after the engine's on which a window sum, a target version or
+        retention is due (maybe earlier: stale entries)."""
+        day = NEVER_DAY
+        if self._due_days:
+            day = self._due_days[0]
+        if self._expiry_days and self._expiry_days[0] < day:
+            day = self._expiry_days[0]
+        i = bisect.bisect_right(self._version_days, self.day)
+        if i < len(self._version_days) and self._version_days[i] < day:
+            day = self._version_days[i]
+        return max(day, self.day + 1)
 
     def _wake(self, due: int, seller_id: str, kind: Kind, key: str) -> None:
         """A deadline of one object has passed."""
@@ -371,10 +460,12 @@ class Engine:
             self.dirty_objects[(seller_id, kind, key)] = facts
 
     def _expire(self, day: int) -> None:
-        """Retention: drop objects whose expiry passed before this day began."""
-        due = sorted(d for d in self._expiries if d <= day)
-        for d in due:
-            for seller_id, kind_no, key in _unpack_expiries(self._expiries.pop(d)):
+        """Retention: drop objects whose expiry passed before this day began; forget a
+        seller left with nothing."""
+        heap = self._expiry_days
+        while heap and heap[0] <= day:
+            d = heapq.heappop(heap)
+            for seller_id, kind_no, key in _unpack_expiries(self._expiries.pop(d, {})):
                 seller = self.sellers.get(seller_id)
                 if seller is None:
                     continue
@@ -397,14 +488,27 @@ class Engine:
                 if not cold:
                     seller.drop(kind, key)
                 self.stats.expired_total += 1
+                if folding.is_orphan(kind, facts):
+                    self.stats.orphans_expired_total += 1
                 if self.track_writes:
                     self.dirty_objects[(seller_id, kind, key)] = None
+                if seller.is_idle():
+                    self._forget(seller_id)
+
+    def _forget(self, seller_id: str) -> None:
+        """Nothing held, nothing counted, nothing to tell: let the seller go."""
+        del self.sellers[seller_id]
+        self.changed.discard(seller_id)
+        if self.track_writes:
+            self.dirty_sellers.add(seller_id)  # written as gone
 
     def _schedule(self, seller_id: str, kind: Kind, facts: Facts) -> None:
         """Make sure the object is looked at again at its next deadline, and expires."""
-        if facts.expiry_day is None:
-            # Expiry only moves later as facts accumulate; `_expire` checks again then.
-            day = _expiry_ms(kind, facts, self._hold_ms) // DAY_MS + 1
+        day = _expiry_ms(kind, facts, self._hold_ms) // DAY_MS + 1
+        listed = facts.expiry_day
+        if listed is None or day < listed:
+            # Expiry moves later as late facts come (`_expire` checks again then), and
+            # earlier when an open object closes (an order ships): list it again then.
             facts.expiry_day = day
             self._list_expiry(day, seller_id, _KIND_NO[kind], facts.key)
         clock = self.clock_ms
@@ -428,29 +532,75 @@ class Engine:
         sellers = self._expiries.get(day)
         if sellers is None:
             sellers = self._expiries[day] = {}
+            heapq.heappush(self._expiry_days, day)
         raw = key.encode()
         entry = bytes((kind_no, len(raw) >> 8, len(raw) & 0xFF)) + raw
         packed = sellers.get(seller_id)
         sellers[seller_id] = entry if packed is None else packed + entry
 
     def _new_day(self, day: int) -> None:
-        """Slide every window to end on the new day and re-judge what changed."""
+        """Make `day` the engine's day: move the windows of the sellers whose sums change
+        on it (`SellerState.next_day`) and re-judge what changed; a new target version
+        re-judges its rate for every seller. Every other seller's sums stay as they are,
+        so a day costs what changes on it, not the sellers held."""
         old_hi = list(self.win_hi)
         old_lo = list(self.win_lo)
         version_changed = self._set_day(day)
-        prune = day % 8 == 0
-        idle = []
-        for seller in self.sellers.values():
-            self._slide(seller, old_lo, old_hi, version_changed)
-            if prune:
-                seller.prune(self.floor)
-                if self.track_writes:
-                    self.dirty_sellers.add(seller.seller_id)
-                if seller.is_idle():
-                    idle.append(seller.seller_id)
-        for seller_id in idle:  # nothing held, nothing counted, nothing to tell: forget it
-            del self.sellers[seller_id]
-            self.changed.discard(seller_id)
+        due: set[str] = set()
+        heap = self._due_days
+        while heap and heap[0] <= day:
+            due |= self._due.pop(heapq.heappop(heap), set())
+        sellers = self.sellers
+        for seller_id in sorted(due):
+            seller = sellers.get(seller_id)
+            if seller is None or seller.next_day > day:
+                continue  # forgotten, or due later (stale entry)
+            self.stats.sellers_slid_total += 1
+            self._slide(seller, old_lo, old_hi)
+            seller.prune(self.floor)
+            if self.track_writes:
+                self.dirty_sellers.add(seller_id)
+            seller.next_day = NEVER_DAY
+            self._reindex(seller)
+            if seller.is_idle():
+                self._forget(seller_id)
+        if any(version_changed):
+            pending = self._pending
+            js = [j for j, changed in enumerate(version_changed) if changed]
+            for seller in sellers.values():
+                for j in js:
+                    if pending is None:
+                        self._judge(seller, j)
+                    else:
+                        pending.add((seller.seller_id, j))
+
+    def _due_on(self, day: int, seller: SellerState) -> None:
+        """The seller's window sums change on `day` (earlier than it was due)."""
+        seller.next_day = day
+        sellers = self._due.get(day)
+        if sellers is None:
+            sellers = self._due[day] = set()
+            heapq.heappush(self._due_days, day)
+        sellers.add(seller.seller_id)
+
+    def _reindex(self, seller: SellerState) -> None:
+        """Find the first day on which the seller's window sums change as the windows move
+        (a non-zero bucket leaves a window or enters one), and list the seller for it."""
+        best = NEVER_DAY
+        for slot, entries in enumerate(self._entries_of_slot):
+            days = seller.buckets[slot]
+            if days is None:
+                continue
+            for j in entries:
+                lo, hi = self.win_lo[j], self.win_hi[j]
+                first = first_day(days, lo, hi)
+                if first != NEVER_DAY and first + self._span[j] < best:
+                    best = first + self._span[j]
+                later = first_day(days, hi)
+                if later != NEVER_DAY and later + self._lag[j] < best:
+                    best = later + self._lag[j]
+        if best < seller.next_day:
+            self._due_on(best, seller)
 
     def _set_day(self, day: int) -> list[bool]:
         """Make `day` the engine's day: every window ends on it (after its lag), target
@@ -467,9 +617,8 @@ class Engine:
             self.floor[slot] = min(self.win_lo[j] for j in entries)
         return version_changed
 
-    def _slide(
-        self, seller: SellerState, old_lo: list[int], old_hi: list[int], forced: list[bool]
-    ) -> None:
+    def _slide(self, seller: SellerState, old_lo: list[int], old_hi: list[int]) -> None:
+        """Move the seller's window sums from the old windows to the engine's."""
         sums = seller.sums
         changed = False
         for slot, entries in enumerate(self.plan.entries_of_slot):
@@ -483,7 +632,9 @@ class Engine:
                         sums[j] = shift_sum(
                             buckets, before, old_lo[j], old_hi[j], self.win_lo[j], self.win_hi[j]
                         )
-                if sums[j] != before or forced[j]:
+                else:
+                    sums[j] = 0
+                if sums[j] != before:
                     changed = True
                     if self._pending is None:
                         self._judge(seller, j)
@@ -530,6 +681,8 @@ class Engine:
                         seller.status[j] = judge(self.entries[j], self.versions[j],
                                                  total & 0xFFFFFFFF, total >> 32,
                                                  seller.status[j])
+                seller.next_day = NEVER_DAY
+                self._reindex(seller)
             if self.cold is not None:
                 self.evict([(seller_id, kind, key) for kind in KINDS
                             for key in seller.objects(kind)], self.evict_waiting)
@@ -596,6 +749,7 @@ class Engine:
             as_of=as_of,
             order_ids=self.order_ids(seller, j, num, den),
             account_health=HEALTH_OF_STATUS[max(seller.status)],
+            correction=self._correcting,
         )
 
     def order_ids(self, seller: SellerState, j: int, num: int, den: int) -> list[str]:

@@ -17,6 +17,16 @@ NO_STAMP: Final[Stamp] = (-(2**62), "")
 
 CLAIM_OPEN: Final = "open"
 
+_DAY_MS: Final = 86_400_000
+ORDER_MAX_AGE_MS: Final = 180 * _DAY_MS
+"""An order can still ship this long after it was placed; a later ship confirmation does
+not count as shipping it (docs/semantics.md, "Retention and orphans")."""
+RETURN_MAX_AGE_MS: Final = 180 * _DAY_MS
+"""A return not yet received is kept this long after it was requested."""
+MAX_CORRECTION_MS: Final = 30 * _DAY_MS
+"""A late event older than the clock less this is no longer applied (its objects may be
+gone): the correction horizon."""
+
 
 def first(current: int | None, t: int) -> int:
     """Fold a first-time field."""

@@ -8,7 +8,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from streams.core import events as ev
-from streams.core.facts import CLAIM_OPEN, Facts, MessageFacts, OrderFacts, ReturnFacts, first
+from streams.core.facts import (
+    CLAIM_OPEN,
+    MAX_CORRECTION_MS,
+    ORDER_MAX_AGE_MS,
+    RETURN_MAX_AGE_MS,
+    Facts,
+    MessageFacts,
+    OrderFacts,
+    ReturnFacts,
+    first,
+)
 from streams.core.metrics import Kind
 
 if TYPE_CHECKING:
@@ -230,14 +240,30 @@ def expiry_ms(kind: Kind, f: Any, hold_ms: int) -> int:
         if f.placed_ms is None:
             return f.last_ms + ORPHAN_HORIZON_MS  # type: ignore[no-any-return]
         latest = max(f.placed_ms, f.expected_ship_ms, f.promised_ms, f.ship_ms or 0)
-        return latest + max(hold_ms, LATE_FACT_HORIZON_MS)  # type: ignore[no-any-return]
+        expiry: int = latest + max(hold_ms, LATE_FACT_HORIZON_MS)
+        if f.ship_ms is None and f.cancelled_by is None:  # open: it can still ship
+            expiry = max(expiry, f.placed_ms + ORDER_MAX_AGE_MS + MAX_CORRECTION_MS)
+        return expiry
     if kind == "message":
         if f.received_ms is None:
             return f.last_ms + ORPHAN_HORIZON_MS  # type: ignore[no-any-return]
         return max(f.received_ms, f.last_ms) + hold_ms + 86_400_000  # type: ignore[no-any-return]
     if f.requested_ms is None and f.received_ms is None:
         return f.last_ms + ORPHAN_HORIZON_MS  # type: ignore[no-any-return]
-    return max(f.last_ms, f.requested_ms or 0) + hold_ms + 7 * 86_400_000  # type: ignore[no-any-return]
+    expiry = max(f.last_ms, f.requested_ms or 0) + hold_ms + 7 * 86_400_000
+    if f.received_ms is None:  # open: it can still be received
+        expiry = max(expiry, f.requested_ms + RETURN_MAX_AGE_MS + MAX_CORRECTION_MS)
+    return expiry
+
+
+def is_orphan(kind: Kind, f: Any) -> bool:
+    """Whether the object's registering event (order_placed, message_received,
+    return_requested or, for a return, its receipt) has not been seen."""
+    if kind == "order":
+        return f.placed_ms is None
+    if kind == "message":
+        return f.received_ms is None
+    return f.requested_ms is None and f.received_ms is None
 
 
 def object_of(event: ev.AnyEvent) -> tuple[Kind, str]:

@@ -3,7 +3,7 @@
 A metric is a pure function of one object's facts and the watermark. It
 returns 0 when the object does not count, else ``anchor_day << 1 | bad``
 (see `pack`), where *in numerator* is the second field. Adding a metric is
-one `Metric(...)` and one `register(...)`; see the README's worked example.
+one `Metric(...)` and one `register(...)`; see the worked example in docs/design.md.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from streams.core.clock import DAY_MS, HOUR_MS, add_business_days
-from streams.core.facts import MessageFacts, OrderFacts, ReturnFacts
+from streams.core.facts import ORDER_MAX_AGE_MS, MessageFacts, OrderFacts, ReturnFacts
 from streams.errors import UnknownMetric
 
 Kind = Literal["order", "message", "return"]
@@ -80,6 +80,15 @@ def _none(_: Any) -> tuple[int, ...]:
 # -- orders -----------------------------------------------------------------
 
 
+def shipped_ms(f: OrderFacts) -> int | None:
+    """When the order was ship-confirmed, if it was within its maximum age (a later
+    confirmation does not count as shipping it); the order must have been placed."""
+    ship_ms = f.ship_ms
+    if ship_ms is None or ship_ms > f.placed_ms + ORDER_MAX_AGE_MS:  # type: ignore[operator]
+        return None
+    return ship_ms
+
+
 def _order_defect(f: OrderFacts, wm: int) -> int:
     if f.placed_ms is None:
         return 0
@@ -104,7 +113,7 @@ def _seller_cancel(f: OrderFacts, wm: int) -> int:
 def _late_shipment(f: OrderFacts, wm: int) -> int:
     if f.placed_ms is None or f.channel != "seller":
         return 0
-    ship_ms = f.ship_ms
+    ship_ms = shipped_ms(f)
     if ship_ms is None:
         if f.cancelled_by is not None:
             return 0
@@ -115,7 +124,7 @@ def _late_shipment(f: OrderFacts, wm: int) -> int:
 def _late_shipment_deadlines(f: OrderFacts) -> tuple[int, ...]:
     # Only while the outcome still waits on the clock: a seller-fulfilled order, not
     # shipped, not cancelled.
-    if (f.placed_ms is None or f.channel != "seller" or f.ship_ms is not None
+    if (f.placed_ms is None or f.channel != "seller" or shipped_ms(f) is not None
             or f.cancelled_by is not None):
         return ()
     return (f.expected_ship_ms,)
@@ -125,24 +134,25 @@ _SCAN_DUE_MS: Final = 48 * HOUR_MS
 
 
 def _valid_tracking(f: OrderFacts, wm: int) -> int:
-    if f.placed_ms is None or f.channel != "seller" or f.ship_ms is None:
+    if f.placed_ms is None or f.channel != "seller" or (ship_ms := shipped_ms(f)) is None:
         return 0
     if f.tracking_ms is None:
         # Pending until the scan is due, so a fresh shipment does not count as invalid.
-        return pack(f.ship_ms, False) if wm > f.ship_ms + _SCAN_DUE_MS else 0
-    return pack(f.ship_ms, True)
+        return pack(ship_ms, False) if wm > ship_ms + _SCAN_DUE_MS else 0
+    return pack(ship_ms, True)
 
 
 def _scan_deadline(f: OrderFacts) -> tuple[int, ...]:
     # Exactly when `_valid_tracking` reads the clock.
-    if (f.placed_ms is None or f.channel != "seller" or f.ship_ms is None
+    if (f.placed_ms is None or f.channel != "seller" or (ship_ms := shipped_ms(f)) is None
             or f.tracking_ms is not None):
         return ()
-    return (f.ship_ms + _SCAN_DUE_MS,)
+    return (ship_ms + _SCAN_DUE_MS,)
 
 
 def _on_time_delivery(f: OrderFacts, wm: int) -> int:
-    if f.placed_ms is None or f.channel != "seller" or f.ship_ms is None or f.tracking_ms is None:
+    if (f.placed_ms is None or f.channel != "seller" or shipped_ms(f) is None
+            or f.tracking_ms is None):
         return 0
     delivered = f.delivered_ms
     if delivered is None:
@@ -152,7 +162,7 @@ def _on_time_delivery(f: OrderFacts, wm: int) -> int:
 
 def _promised_deadline(f: OrderFacts) -> tuple[int, ...]:
     # Exactly when `_on_time_delivery` reads the clock.
-    if (f.placed_ms is None or f.channel != "seller" or f.ship_ms is None
+    if (f.placed_ms is None or f.channel != "seller" or shipped_ms(f) is None
             or f.tracking_ms is None or f.delivered_ms is not None):
         return ()
     return (f.promised_ms,)

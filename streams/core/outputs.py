@@ -12,7 +12,7 @@ from streams.core.clock import iso_day, iso_ms
 from streams.core.engine import Engine
 
 DeadLetterReason = Literal[
-    "not_json", "schema", "unknown_type", "missing_key", "key_mismatch", "too_late"
+    "not_json", "schema", "unknown_type", "missing_key", "key_mismatch", "too_late", "future"
 ]
 
 

@@ -32,6 +32,8 @@ _NONE_OPEN: Final[Mapping[str, Facts]] = MappingProxyType({})
 DENSE_SPAN: Final = 400
 """Most days one dense run of a metric's buckets covers (windows are at most 90 days,
 anchors a few weeks ahead); wider, the days go to a dict."""
+NEVER_DAY: Final = 2**62
+"""A day that never comes."""
 Days: TypeAlias = "array[int] | dict[int, int]"
 """A seller's buckets of one metric: a dense run of days or, spread wide, a dict."""
 
@@ -39,8 +41,8 @@ Days: TypeAlias = "array[int] | dict[int, int]"
 class SellerState:
     """Everything the engine holds for one seller."""
 
-    __slots__ = ("buckets", "cold", "messages", "orders", "recent", "returns", "seller_id",
-                 "status", "sums")
+    __slots__ = ("buckets", "cold", "messages", "next_day", "orders", "recent", "returns",
+                 "seller_id", "status", "sums")
 
     def __init__(self, seller_id: str, n_slots: int, n_entries: int) -> None:
         self.seller_id = seller_id
@@ -63,6 +65,10 @@ class SellerState:
         """Per rate, packed (den, num) over its current window (no int object per sum)."""
         self.status = bytearray(n_entries)
         """Per rate, the current status (see streams.core.alerts)."""
+        self.next_day = NEVER_DAY
+        """The first day on which a window sum of this seller changes by the windows moving
+        alone (a bucket leaves or enters a window); derived, never saved. The engine moves
+        a seller's windows on that day only (`Engine._new_day`)."""
         self.recent: list[dict[str, tuple[int, str, int]] | None] | None = None
         """Per metric slot, the objects counting against the seller: object key -> (anchor
         day, order id, its `last_ms` when it went to the cold store); None while nothing
@@ -259,6 +265,19 @@ def bucket_days(days: Days) -> dict[int, int]:
         return dict(days)
     first = days[0] - 1
     return {first + i: v for i, v in enumerate(days) if i and v}
+
+
+def first_day(days: Days, lo: int, hi: int = NEVER_DAY) -> int:
+    """The first day in (lo, hi] with a non-zero bucket; NEVER_DAY if none."""
+    if isinstance(days, dict):
+        return min((d for d, v in days.items() if lo < d <= hi and v), default=NEVER_DAY)
+    base = days[0] - 1
+    start = max(1, lo + 1 - base)
+    stop = min(len(days), hi + 1 - base) if hi < NEVER_DAY else len(days)
+    for i in range(start, stop):
+        if days[i]:
+            return base + i
+    return NEVER_DAY
 
 
 def window_sum(days: Days, lo: int, hi: int) -> int:

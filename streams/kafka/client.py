@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Final
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streams.core.events import TOPIC_OF
-from streams.kafka.settings import Settings
+from streams.errors import KafkaRequestFailed, KafkaUnavailable
+from streams.kafka.settings import Settings, SettingsError
+
+CONNECT_TIMEOUT_S: Final = 10.0
+"""Longest wait for a broker to answer at start-up (create_topics, produce) before giving up."""
+TOPIC_ALREADY_EXISTS: Final = 36
+"""Kafka's error code for a topic created meanwhile by someone else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,36 +43,90 @@ def topic_plan(settings: Settings) -> list[TopicPlan]:
 
 
 def _client_args(settings: Settings) -> dict[str, object]:
-    args: dict[str, object] = {"bootstrap_servers": settings.bootstrap_servers}
-    if settings.security_protocol != "PLAINTEXT":
-        import ssl
+    """The connection keyword arguments of an aiokafka client. With security on, the
+    credentials are tried once first (once per process), so a refused login or certificate
+    is one line naming the setting, not aiokafka's "Unable to bootstrap"."""
+    from streams.kafka.security import check_login_now, client_options
 
-        args["security_protocol"] = settings.security_protocol
-        if settings.security_protocol.startswith("SASL"):
-            args["sasl_mechanism"] = settings.sasl_mechanism
-            args["sasl_plain_username"] = settings.sasl_username
-            args["sasl_plain_password"] = settings.sasl_password
-        if settings.security_protocol.endswith("SSL"):
-            args["ssl_context"] = ssl.create_default_context(cafile=settings.ssl_cafile or None)
-    return args
+    options = client_options(settings)
+    if options:
+        check_login_now(settings)
+    return {"bootstrap_servers": settings.bootstrap_servers, **options}
 
 
 async def create_topics(settings: Settings) -> tuple[list[str], list[str]]:
     """Create the missing topics; (created, already there)."""
+    check_servers(settings.bootstrap_servers)
     admin = AIOKafkaAdminClient(**_client_args(settings))
-    await admin.start()
+    await _start(admin.start(), admin.close, settings)
     try:
         existing = set(await admin.list_topics())
         plan = topic_plan(settings)
         missing = [p for p in plan if p.name not in existing]
         if missing:
-            await admin.create_topics([
+            response = await admin.create_topics([
                 NewTopic(p.name, settings.partitions, settings.replication_factor,
                          topic_configs=p.config) for p in missing
             ])
+            _check_topic_errors(response.topic_errors, settings)
         return [p.name for p in missing], [p.name for p in plan if p.name in existing]
+    except KafkaError as exc:
+        raise _failed("creating topics", exc, settings) from None
     finally:
         await admin.close()
+
+
+async def check_broker(settings: Settings) -> None:
+    """Raise KafkaUnavailable unless a broker answers within CONNECT_TIMEOUT_S."""
+    check_servers(settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**_client_args(settings))
+    await _start(admin.start(), admin.close, settings)
+    await admin.close()
+
+
+async def _start(starting: Awaitable[None], close: Callable[[], Awaitable[None]],
+                 settings: Settings) -> None:
+    """Start a client within CONNECT_TIMEOUT_S; on failure close it and raise one clear error."""
+    try:
+        await asyncio.wait_for(starting, CONNECT_TIMEOUT_S)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        await close()
+        why = (f"no answer in {CONNECT_TIMEOUT_S:g} s" if isinstance(exc, TimeoutError)
+               else "connection failed" if isinstance(exc, KafkaConnectionError)
+               else str(exc) or type(exc).__name__)
+        raise KafkaUnavailable(
+            f"KAFKA_BOOTSTRAP_SERVERS={settings.bootstrap_servers}: no Kafka broker answered "
+            f"({why}); expected a running broker at that address (start one with "
+            f"deploy/kafka/start.sh, or set KAFKA_BOOTSTRAP_SERVERS)") from None
+
+
+def check_servers(servers: str) -> None:
+    """Raise SettingsError unless `servers` is host:port[,host:port...]."""
+    for item in servers.split(","):
+        host, colon, port = item.strip().rpartition(":")
+        if not colon:  # aiokafka's default port
+            host, port = item.strip(), "9092"
+        if (not host or any(c.isspace() for c in host) or not port.isdigit()
+                or not 0 < int(port) < 65536):
+            raise SettingsError(
+                f"KAFKA_BOOTSTRAP_SERVERS: got {servers!r}; expected host:port[,host:port...] "
+                f"with ports from 1 to 65535")
+
+
+def _failed(doing: str, exc: KafkaError, settings: Settings) -> KafkaRequestFailed:
+    return KafkaRequestFailed(
+        f"Kafka at {settings.bootstrap_servers}: {doing} failed: {exc or type(exc).__name__}")
+
+
+def _check_topic_errors(topic_errors: Iterable[tuple[object, ...]], settings: Settings) -> None:
+    """Raise on the first topic the broker refused to create (the response does not raise)."""
+    for topic, code, *message in topic_errors:
+        if code and code != TOPIC_ALREADY_EXISTS:
+            detail = message[0] if message and message[0] else f"error code {code}"
+            raise KafkaRequestFailed(
+                f"Kafka at {settings.bootstrap_servers}: topic {topic}: not created: {detail} "
+                f"(SELLERPERF_PARTITIONS={settings.partitions}, "
+                f"SELLERPERF_REPLICATION_FACTOR={settings.replication_factor})")
 
 
 def reachable(servers: str) -> bool:
@@ -120,9 +182,10 @@ async def produce(
     A None among the records is a barrier (see `in_step`): sending goes on once every
     record before the previous barrier is on the broker.
     """
+    check_servers(settings.bootstrap_servers)
     producer = AIOKafkaProducer(linger_ms=linger_ms, max_batch_size=256 * 1024, acks="all",
                                 enable_idempotence=True, **_client_args(settings))
-    await producer.start()
+    await _start(producer.start(), producer.stop, settings)
     sent = 0
     started = time.perf_counter()
     try:
@@ -147,6 +210,8 @@ async def produce(
                     await asyncio.sleep(ahead)
         await asyncio.gather(*previous, *pending)
         await producer.flush()
+    except KafkaError as exc:
+        raise _failed("producing", exc, settings) from None
     finally:
         await producer.stop()
     return sent

@@ -33,7 +33,11 @@ class WorkerMetrics:
             registry=registry)
         self.too_late = Counter(
             "sellerperf_too_late_events_total",
-            "Events refused because the watermark had passed them", registry=registry)
+            "Late events older than the correction horizon: not applied", registry=registry)
+        self.late = Counter(
+            "sellerperf_late_events_total",
+            "Late events (older than the release watermark when they came) applied as "
+            "corrections", registry=registry)
         self.alerts = Counter(
             "sellerperf_alerts_emitted_total", "Alerts emitted, by rate and new status",
             ["metric", "status"], registry=registry)
@@ -60,7 +64,7 @@ class WorkerMetrics:
             "Input offsets never delivered (transaction markers, compaction; otherwise "
             "records lost on the way, which are never counted)", registry=registry)
         for reason in ("not_json", "schema", "unknown_type", "missing_key", "key_mismatch",
-                       "too_late"):
+                       "too_late", "future"):
             self.invalid.labels(reason)
 
     def observe(self, out: Outputs, records: int, seconds: float,
@@ -74,6 +78,8 @@ class WorkerMetrics:
                 self.too_late.inc()
         for a in out.alerts:
             self.alerts.labels(a.metric, a.status).inc()
+        if out.corrections:
+            self.late.inc(out.corrections)
         if out.skipped_total:
             self.skipped.inc(out.skipped_total)
         if out.offsets_skipped:

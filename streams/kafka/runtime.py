@@ -31,7 +31,7 @@ from streams.core.events import decode_event, event_time_ms
 from streams.core.facts import Facts
 from streams.core.metrics import Kind
 from streams.core.outputs import DeadLetter, SellerSnapshot, snapshot
-from streams.core.partition import Partition
+from streams.core.partition import Offered, Partition
 from streams.core.partitioner import partition_for
 from streams.core.targets import TargetProfile
 from streams.core.window import SellerState
@@ -42,6 +42,7 @@ log = logging.getLogger("sellerperf.runtime")
 SEP: Final = "\x1f"
 """Separates the parts of a table key (cannot occur in a seller id)."""
 _FAR: Final = 2**62
+_NEVER: Final = -(2**62)
 SAVED_HOLD_MAX: Final = 1000
 """Up to this many held events are also saved with the partition state (well under a
 Kafka message), so a restart has them even if an offset was committed past them;
@@ -113,7 +114,9 @@ class Outputs:
     events_total: int = 0
     """Valid events taken."""
     too_late: int = 0
-    """Records dead-lettered as older than the partition's watermark."""
+    """Records dead-lettered as older than the correction horizon (not applied)."""
+    corrections: int = 0
+    """Late events (older than the partition's watermark) applied as corrections."""
     skipped_total: int = 0
     """Records already applied before a restart (skipped)."""
     offsets_skipped: int = 0
@@ -249,7 +252,8 @@ class Runtime:
     def __init__(self, profile: TargetProfile, allowed_lateness_ms: int, partitions: int,
                  topics: tuple[str, ...], snapshot_interval_s: float = 0.0,
                  snapshot_backlog_interval_s: float | None = None,
-                 evict: str = "all") -> None:
+                 evict: str = "all", max_future_skew_ms: int = 300_000,
+                 live_window_ms: int = 86_400_000) -> None:
         self.profile = profile
         if evict not in EVICT_MODES:
             raise ValueError(f"evict: got {evict!r}; expected one of {EVICT_MODES}")
@@ -261,9 +265,16 @@ class Runtime:
                                             if snapshot_backlog_interval_s is None
                                             else snapshot_backlog_interval_s)
         self.allowed_lateness_ms = allowed_lateness_ms
+        self.max_future_skew_ms = max_future_skew_ms
+        """An event more than this ahead of the wall clock is dead-lettered as `future`."""
+        self.live_window_ms = live_window_ms
+        """The data is live when the newest event seen is within this of the wall clock:
+        then caught-up partitions follow the wall clock (`tick`)."""
         self.partitions_total = partitions
         self.topics = topics
         self.active: dict[int, PartitionRuntime] = {}
+        self._max_event_ms: int | None = None
+        """Events after this (the wall clock plus the allowed skew) are `future`."""
 
     def ensure(self, partition: int, store: Mapping[bytes, bytes]) -> PartitionRuntime:
         """The runtime of a partition, restored from the store the first time."""
@@ -335,10 +346,13 @@ class Runtime:
         return pr
 
     def process(self, records: list[Record], stores: Callable[[int], Mapping[bytes, bytes]],
-                caught_up: Callable[[str, int], bool], now_s: float = 0.0) -> Outputs:
+                caught_up: Callable[[str, int], bool], now_s: float = 0.0,
+                wall_ms: int | None = None) -> Outputs:
         """Take a batch of records; everything to send and write for it. `stores` gives
-        the saved state of a partition (it may hold other partitions' keys too)."""
+        the saved state of a partition (it may hold other partitions' keys too); `wall_ms`
+        is the wall clock, for the guard against events from the future (None: no guard)."""
         out = Outputs()
+        self._max_event_ms = None if wall_ms is None else wall_ms + self.max_future_skew_ms
         by_partition: dict[int, list[Record]] = {}
         for record in records:
             by_partition.setdefault(record.partition, []).append(record)
@@ -354,24 +368,50 @@ class Runtime:
             self._collect(partition, pr, out, now_s, behind)
         return out
 
-    def flush_idle(self, caught_up: Callable[[str, int], bool], now_s: float,
-                   idle_s: float) -> Outputs:
-        """Apply what is held back in partitions whose every topic is read to the end and
-        that took nothing for `idle_s` (the end of a burst, not a gap within one), and
-        publish the snapshots still due."""
+    def newest_ms(self) -> int:
+        """The greatest event time seen on any of this worker's partitions."""
+        return max((pr.part.sequencer.max_seen_ms for pr in self.active.values()),
+                   default=_NEVER)
+
+    def tick(self, caught_up: Callable[[str, int], bool], now_s: float, idle_s: float,
+             wall_ms: int | None = None) -> Outputs:
+        """Move the clock of every partition whose inputs are all read to their end to the
+        worker's clock (docs/semantics.md, "Time"): the newest event time seen on any
+        partition less the lateness and, when the data is live, the wall clock less the
+        lateness, so a quiet partition's deadlines fire on time. Data that is not live (a
+        backlog, a backfill) has no wall clock: a partition that took nothing for `idle_s`
+        applies what it still holds back (the idle flush); an event within the lateness
+        arriving after that is applied as a correction, never lost."""
         out = Outputs()
+        lateness = self.allowed_lateness_ms
+        newest = self.newest_ms()
+        if newest == _NEVER:
+            return out
+        live = wall_ms is not None and newest >= wall_ms - self.live_window_ms
         for partition, pr in sorted(self.active.items()):
-            if not (pr.part.pending or pr.part.engine.changed) or now_s - pr.taken_at_s < idle_s:
+            if pr.retake or not all(caught_up(topic, partition) for topic in self.topics):
                 continue
-            if not all(caught_up(topic, partition) for topic in self.topics):
-                continue
-            if pr.part.pending:
+            part = pr.part
+            idle = now_s - pr.taken_at_s >= idle_s
+            flushed = False
+            if live:
+                assert wall_ms is not None
+                alerts = part.drain(max(newest, wall_ms) - lateness)
+            elif part.pending and idle:
                 log.info("Partition %d idle for %.1f s with every input read: applying the "
                          "%d events held back", partition, now_s - pr.taken_at_s,
-                         pr.part.pending)
-            out.alerts += _unpublished(pr, pr.part.flush())
+                         part.pending)
+                alerts = part.flush(newest)
+                flushed = True
+            else:
+                alerts = part.drain(newest - lateness)
+            out.alerts += _unpublished(pr, alerts)
             self._released(pr, out)
-            self._collect(partition, pr, out)
+            engine = part.engine
+            if flushed or alerts or engine.dirty_objects or engine.dirty_sellers:
+                self._collect(partition, pr, out)
+            elif engine.changed and idle:
+                self._collect(partition, pr, out, now_s)
         return out
 
     def _released(self, pr: PartitionRuntime, out: Outputs) -> None:
@@ -413,6 +453,16 @@ class Runtime:
             pr.done(record.topic, record.offset, record.handle)
             return
         t = event_time_ms(event)
+        if self._max_event_ms is not None and t > self._max_event_ms:
+            if not seen:
+                out.dead_letters.append(_dead(
+                    record, "future",
+                    f"event_time {event.event_time.isoformat()} is more than "
+                    f"{self.max_future_skew_ms} ms ahead of the wall clock "
+                    f"{iso_ms(self._max_event_ms - self.max_future_skew_ms)}; expected a "
+                    "time not in the future (a producer's clock?)", "event_time"))
+            pr.done(record.topic, record.offset, record.handle)
+            return
         if seen and t < pr.part.sequencer.released_ms:
             out.skipped_total += 1
             pr.done(record.topic, record.offset, record.handle)
@@ -422,20 +472,25 @@ class Runtime:
         out.taken[kind] = out.taken.get(kind, 0) + 1
         if t > pr.topic_max_ms.get(record.topic, -_FAR):
             pr.topic_max_ms[record.topic] = t
-        if pr.part.offer(event, (record.topic, record.offset, record.handle)):
+        offered = pr.part.offer(event, (record.topic, record.offset, record.handle))
+        if offered is Offered.HELD:
             pr.hold(record.topic, record.offset)
-        else:
-            pr.done(record.topic, record.offset, record.handle)
-            if not out.too_late:
-                log.warning("Too late: %s[%d]@%d event time %d < released %d; taken %s; "
-                            "newest per topic %s", record.topic, record.partition,
-                            record.offset, t, pr.part.sequencer.released_ms, pr.live,
-                            pr.topic_max_ms)
-            out.too_late += 1
-            out.dead_letters.append(_dead(
-                record, "too_late",
-                f"event_time {event.event_time.isoformat()} is older than the watermark "
-                f"(allowed lateness {pr.part.allowed_lateness_ms} ms)", "event_time"))
+            return
+        pr.done(record.topic, record.offset, record.handle)
+        if offered is Offered.CORRECTED:
+            if not out.corrections:
+                log.info("Late: %s[%d]@%d event time %s < released %s: applied as a "
+                         "correction", record.topic, record.partition, record.offset,
+                         iso_ms(t), iso_ms(pr.part.sequencer.released_ms))
+            out.corrections += 1
+            return
+        out.too_late += 1
+        out.dead_letters.append(_dead(
+            record, "too_late",
+            f"event_time {event.event_time.isoformat()} is more than "
+            f"{pr.part.max_correction_ms // 86_400_000} days behind the partition's clock "
+            f"{iso_ms(pr.part.engine.clock_ms)}: too late to correct (the objects it "
+            "belongs to may be gone)", "event_time"))
 
     def _collect(self, partition: int, pr: PartitionRuntime, out: Outputs,
                  now_s: float | None = None, behind: bool = False) -> None:

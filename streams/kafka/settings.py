@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -13,6 +14,7 @@ from streams.errors import SellerPerfError
 PREFIX = "SELLERPERF_"
 CONSUME_MODES = ("stream", "fetch")
 EVICT_MODES = ("none", "settled", "all")
+METRICS_AUTH_MODES = ("none", "token")
 
 
 class SettingsError(SellerPerfError):
@@ -98,6 +100,24 @@ class Settings:
     """CA bundle for SSL."""
     log_level: str = "info"
     """Worker log level."""
+    max_future_skew_s: float = 300.0
+    """An event whose event_time is more than this ahead of the wall clock is dead-lettered
+    with reason `future` and moves no clock (a producer with a broken clock)."""
+    live_window_s: float = 86_400.0
+    """The data is live when the newest event seen is within this of the wall clock; then
+    a partition whose inputs are all read follows the wall clock less the lateness, so its
+    deadlines fire with no traffic. Older data (a backfill) keeps its event-time clock."""
+    http_token: str = ""
+    """Bearer token (`Authorization: Bearer <token>`) that the seller view (/sellers/<id>)
+    and the detailed /health (which shows input offsets) require; empty: no
+    authentication. /health/live and /health/ready never need it, /metrics only with
+    metrics_auth="token". Compared in constant time; printable ASCII, no spaces."""
+    metrics_auth: str = "none"
+    """Who may read /metrics: "none" (any scraper) or "token" (the http_token too, which
+    Prometheus sends with `authorization: {credentials_file: ...}`)."""
+    http_idle_timeout_s: float = 15.0
+    """Close a web connection that has not sent a complete request for this long: an idle
+    keep-alive connection, or a client still sending its request line and headers."""
 
     @property
     def input_topics(self) -> tuple[str, str, str, str]:
@@ -115,12 +135,30 @@ class Settings:
             name = PREFIX + f.name.upper()
             if name in env:
                 values[f.name] = _convert(name, env[name], type(getattr(cls(), f.name)))
-        for name, allowed in (("consume", CONSUME_MODES), ("evict", EVICT_MODES)):
+        for name, allowed in (("consume", CONSUME_MODES), ("evict", EVICT_MODES),
+                              ("metrics_auth", METRICS_AUTH_MODES)):
             if name in values and values[name] not in allowed:
                 raise SettingsError(
                     f"{PREFIX}{name.upper()}: got {values[name]!r}; expected "
                     + " or ".join(repr(a) for a in allowed))
+        _check_http(values, env)
         return cls(**values)
+
+
+def _check_http(values: Mapping[str, Any], env: Mapping[str, str]) -> None:
+    """The web server's settings make sense together."""
+    token = values.get("http_token", "")
+    if any(not 0x21 <= ord(c) <= 0x7E for c in token):
+        raise SettingsError(f"{PREFIX}HTTP_TOKEN: got a token with a space or a character "
+                            f"outside printable ASCII; expected printable ASCII, no spaces")
+    if values.get("metrics_auth") == "token" and not token:
+        raise SettingsError(f"{PREFIX}METRICS_AUTH: got 'token' while {PREFIX}HTTP_TOKEN is "
+                            f"empty; expected a token to require, or 'none'")
+    idle = values.get("http_idle_timeout_s", 1.0)
+    if not (math.isfinite(idle) and idle > 0):
+        raise SettingsError(f"{PREFIX}HTTP_IDLE_TIMEOUT_S: got "
+                            f"{env[PREFIX + 'HTTP_IDLE_TIMEOUT_S']!r}; expected a number of "
+                            f"seconds above 0")
 
 
 def _convert(name: str, raw: str, kind: type) -> Any:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import faust
 from faust.types import TP
-from faust.web import Request, Response, View
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from streams.core.partitioner import partition_for
 from streams.core.targets import load_profile
+from streams.kafka import web
 from streams.kafka.fetching import Acked, Fetch, consume_fetches, install_consumer
 from streams.kafka.memory import can_release, release_free_memory
 from streams.kafka.observability import PopulationCollector, WorkerMetrics
@@ -32,17 +31,19 @@ ROCKSDB_OPTIONS: dict[str, int] = {
     "block_cache_size": 16 * 2**20,
 }
 """Options of the table's RocksDB store (ignored by memory://)."""
-SELLER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
 def _credentials(settings: Settings) -> Any:
-    if settings.security_protocol == "PLAINTEXT":
-        return None
     import ssl
 
-    context = None
-    if settings.security_protocol.endswith("SSL"):
-        context = ssl.create_default_context(cafile=settings.ssl_cafile or None)
+    from streams.kafka.security import check_login_now, client_options
+
+    options = client_options(settings)
+    if not options:
+        return None
+    # Tried once before Faust starts: a refused login is then one line, not a traceback.
+    check_login_now(settings)
+    context = cast("ssl.SSLContext | None", options.get("ssl_context"))
     if settings.security_protocol.startswith("SASL"):
         return faust.SASLCredentials(
             username=settings.sasl_username, password=settings.sasl_password,
@@ -90,7 +91,9 @@ def create_app(settings: Settings) -> faust.App:
     state = StateWriter(app, table)
     runtime = Runtime(profile, settings.allowed_lateness_ms, settings.partitions,
                       settings.input_topics, settings.snapshot_interval_s,
-                      settings.snapshot_backlog_interval_s, settings.evict)
+                      settings.snapshot_backlog_interval_s, settings.evict,
+                      max_future_skew_ms=int(settings.max_future_skew_s * 1000),
+                      live_window_ms=int(settings.live_window_s * 1000))
     registry = CollectorRegistry()
     metrics_out = WorkerMetrics(registry)
     registry.register(PopulationCollector(runtime))
@@ -244,7 +247,8 @@ def create_app(settings: Settings) -> faust.App:
                      fetched - len(records))
         async with lock:
             computing = time.perf_counter()
-            out = runtime.process(records, state.saved, caught_up, time.monotonic())
+            out = runtime.process(records, state.saved, caught_up, time.monotonic(),
+                                  int(time.time() * 1000))
             computed = time.perf_counter() - computing
             published, stored = await finish(out, events)
         regulate()
@@ -271,7 +275,8 @@ def create_app(settings: Settings) -> faust.App:
             return
         async with lock:
             computing = time.perf_counter()
-            out = runtime.flush_idle(caught_up, time.monotonic(), settings.idle_flush_s)
+            out = runtime.tick(caught_up, time.monotonic(), settings.idle_flush_s,
+                               int(time.time() * 1000))
             computed = time.perf_counter() - computing
             if out.writes:
                 metrics_out.observe(out, 0, 0.0, (computed, *await finish(out, [])))
@@ -297,48 +302,27 @@ def create_app(settings: Settings) -> faust.App:
 
     app.on_partitions_revoked.connect(cast(Any, on_revoked))
 
-    @app.page("/health")
-    async def health(web: Any, request: Request) -> Response:
+    seen_assignment = [-1]
+    """The rebalance (Faust's count) whose assignment the web view last saw."""
+
+    async def on_assigned_for_web(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        seen_assignment[0] = app.rebalancing_count
+
+    app.on_partitions_assigned.connect(cast(Any, on_assigned_for_web))
+
+    def assigned_inputs() -> set[int] | None:
+        """The input partitions assigned to this worker; None before its first assignment
+        and from a rebalance's start to its assignment."""
+        if seen_assignment[0] != app.rebalancing_count:
+            return None
         try:
             assigned = app.consumer.assignment()
         except Exception:  # not started yet
-            assigned = set()
-        partitions = sorted({tp.partition for tp in assigned
-                             if tp.topic in settings.input_topics})
-        active = {
-            str(p): {"held_events": pr.part.pending, "held_from": pr.held_from(),
-                     "taken_upto": pr.live, "acks_waiting": pr.acks_waiting()}
-            for p, pr in runtime.iter_partitions()
-        }
-        response: Response = web.json({"status": "ok", "partitions": partitions,
-                                       "active": active})
-        return response
+            return None
+        return {tp.partition for tp in assigned if tp.topic in settings.input_topics}
 
-    @app.page("/metrics")
-    async def prometheus(web: Any, request: Request) -> Response:
-        body = generate_latest(registry)
-        response: Response = web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
-        return response
-
-    @app.page("/sellers/{seller_id}")
-    class SellerView(View):
-        """GET /sellers/{seller_id}: the seller's rates, from whichever worker holds them."""
-
-        async def get(self, request: Request, seller_id: str) -> Response:
-            if not SELLER_ID.match(seller_id):
-                return self.json({"error": f"malformed seller id {seller_id!r}; expected "
-                                           f"1-64 of A-Z a-z 0-9 _ . : -"}, status=400)
-            return await self._routed(request)
-
-        @app.table_route(table=table, match_info="seller_id")
-        async def _routed(self: View, request: Request) -> Response:
-            seller_id = request.match_info["seller_id"]
-            snap = runtime.view(seller_id)
-            if snap is None:
-                return self.json({"error": f"unknown seller {seller_id!r}"}, status=404)
-            return self.bytes(encode_json(snap), content_type="application/json")
-
-    del process, flush_idle, health, prometheus, SellerView
+    web.install(app, table, runtime, settings, registry, assigned_inputs)
+    del process, flush_idle
     return app
 
 

@@ -8,14 +8,19 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from streams.core.alerts import Alert
-from streams.core.events import decode_event
+from streams.core.clock import iso_ms
+from streams.core.events import decode_event, event_time_ms
 from streams.core.outputs import DeadLetter, SellerSnapshot, snapshot
-from streams.core.partition import Partition
+from streams.core.partition import Offered, Partition
 from streams.core.partitioner import partition_for
 from streams.core.targets import TargetProfile
 from streams.errors import InvalidEvent
 
 DEFAULT_LATENESS_MS = 60_000
+DEFAULT_MAX_FUTURE_SKEW_MS = 300_000
+"""An event this far ahead of the wall clock (when the replay starts) is refused."""
+_NEVER = -(2**62)
+_ALL_EVERY_MS = 60_000
 
 
 @dataclass(slots=True)
@@ -37,8 +42,18 @@ class ReplayResult:
 
     @property
     def too_late_total(self) -> int:
-        """Events refused as too late."""
+        """Late events older than the correction horizon: not applied."""
         return sum(p.too_late_total for p in self.partitions)
+
+    @property
+    def corrections_total(self) -> int:
+        """Late events applied as corrections."""
+        return sum(p.corrections_total for p in self.partitions)
+
+    @property
+    def future_total(self) -> int:
+        """Events refused as too far in the future."""
+        return sum(1 for d in self.dead_letters if d.reason == "future")
 
     @property
     def pending_total(self) -> int:
@@ -66,11 +81,18 @@ class Replayer:
         partitions: int = 1,
         source: str = "<events>",
         on_alert: Callable[[Alert], None] | None = None,
+        max_event_ms: int | None = None,
     ) -> None:
         self.result = ReplayResult([Partition(profile, allowed_lateness_ms)
                                     for _ in range(partitions)])
         self.source = source
         self.on_alert = on_alert
+        self.allowed_lateness_ms = allowed_lateness_ms
+        self.max_event_ms = max_event_ms
+        """Events after this are refused as `future` (None: no guard)."""
+        self.newest_ms = _NEVER
+        """The greatest event time seen in the whole input: one clock for every partition."""
+        self._drained_ms = _NEVER
 
     def feed(self, raw: bytes, line_no: int) -> None:
         """One line: decode, validate, route to its partition, apply what is due."""
@@ -83,24 +105,47 @@ class Replayer:
                 raw, exc.reason, exc.message, exc.field, self.source, None, line_no  # type: ignore[arg-type]
             ))
             return
+        t = event_time_ms(event)
+        if self.max_event_ms is not None and t > self.max_event_ms:
+            result.dead_letters.append(DeadLetter.of(
+                raw, "future",
+                f"event_time {event.event_time.isoformat()} is ahead of the wall clock by "
+                f"more than the allowed skew; expected a time before "
+                f"{iso_ms(self.max_event_ms)}", "event_time", self.source, None, line_no,
+            ))
+            return
         result.events_total += 1
         parts = result.partitions
         part = parts[partition_for(event.seller_id, len(parts))] if len(parts) > 1 else parts[0]
-        if not part.offer(event):
+        if part.offer(event) is Offered.TOO_LATE:
             result.dead_letters.append(DeadLetter.of(
                 raw, "too_late",
-                f"event_time {event.event_time.isoformat()} is older than the watermark "
-                f"(allowed lateness {part.allowed_lateness_ms} ms)",
-                "event_time", self.source, None, line_no,
+                f"event_time {event.event_time.isoformat()} is more than "
+                f"{part.max_correction_ms // 86_400_000} days behind the clock "
+                f"{iso_ms(part.engine.clock_ms)}: too late to correct (the objects it "
+                "belongs to may be gone)", "event_time", self.source, None, line_no,
             ))
             return
-        self._emit(part.drain())
+        if t > self.newest_ms:
+            self.newest_ms = t
+        # One clock: every partition releases up to the same watermark. The engine takes
+        # the instants on its way in order, so when a partition catches up changes none of
+        # its alerts: the others are moved on once a minute of event time, which keeps the
+        # alerts in about the order they were raised at a fraction of the cost.
+        watermark = self.newest_ms - self.allowed_lateness_ms
+        self._emit(part.drain(watermark))
+        if len(parts) > 1 and watermark - self._drained_ms >= _ALL_EVERY_MS:
+            self._drained_ms = watermark
+            for other in parts:
+                if other is not part:
+                    self._emit(other.drain(watermark))
 
     def finish(self, flush: bool = True) -> ReplayResult:
-        """Apply what is still held back (unless told not to) and return the result."""
+        """Apply what is still held back (unless told not to), every partition's clock at
+        the newest event time, and return the result."""
         if flush:
             for part in self.result.partitions:
-                self._emit(part.flush())
+                self._emit(part.flush(self.newest_ms))
         return self.result
 
     def _emit(self, alerts: list[Alert]) -> None:
@@ -130,10 +175,13 @@ def replay_lines(
     partitions: int = 1,
     flush: bool = True,
     source: str = "<events>",
+    max_event_ms: int | None = None,
 ) -> ReplayResult:
-    """Replay numbered raw lines; the whole result."""
+    """Replay numbered raw lines; the whole result. Events after `max_event_ms` are
+    refused as `future` (None: no guard)."""
     started = time.perf_counter()
-    replayer = Replayer(profile, allowed_lateness_ms, partitions, source)
+    replayer = Replayer(profile, allowed_lateness_ms, partitions, source,
+                        max_event_ms=max_event_ms)
     for number, raw in lines:
         replayer.feed(raw, number)
     result = replayer.finish(flush)

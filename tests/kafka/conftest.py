@@ -143,7 +143,7 @@ def start_worker(settings: Settings, tmp_path: Path, started: list[WorkerProcess
         if proc.poll() is not None:
             pytest.fail(f"worker exited with {proc.returncode}:\n{worker.tail()}")
         try:
-            status, _ = worker.get("/health")
+            status, _ = worker.get("/health/live")  # needs no token
             if status == 200:
                 return worker
         except OSError:
