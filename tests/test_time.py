@@ -25,6 +25,7 @@ from strategies import (
 )
 
 from streams.core.alerts import Alert
+from streams.core.partitioner import partition_for
 from streams.core.targets import TargetProfile, parse_profile
 from streams.offline.replay import Replayer, ReplayResult
 
@@ -67,8 +68,8 @@ def _profile() -> TargetProfile:
 
 
 PROFILE = _profile()
-GUARD = "now_ms" in inspect.signature(Replayer).parameters
-"""Whether the replay driver takes the wall clock of the future guard (`now_ms`); without
+GUARD = "max_event_ms" in inspect.signature(Replayer).parameters
+"""Whether the replay driver takes the future guard's bound (`max_event_ms`); without
 it, the logs below carry no event from the future and `test_the_replay_has_a_future_guard`
 fails alone."""
 
@@ -80,8 +81,7 @@ def replayer(lateness_ms: int, partitions: int, now_ms: int | None) -> Replayer:
     """The replay driver, with the future guard measured against `now_ms` when given."""
     if now_ms is None:
         return Replayer(PROFILE, lateness_ms, partitions)
-    return Replayer(PROFILE, lateness_ms, partitions, now_ms=now_ms,  # type: ignore[call-arg]
-                    max_future_skew_ms=SKEW_MS)
+    return Replayer(PROFILE, lateness_ms, partitions, max_event_ms=now_ms + SKEW_MS)
 
 
 def engine_rates(result: ReplayResult) -> dict[tuple[str, str], tuple[int, int]]:
@@ -118,30 +118,33 @@ def now_for(log: list[Event]) -> int | None:
 
 def run(stream: list[Event], lateness_ms: int, partitions: int, now_ms: int | None,
         fate: Arrivals | None = None) -> ReplayResult:
-    """Replay the stream line by line; with `fate`, after every line check the clock of
-    every partition and every rate against the oracle over what has been applied."""
+    """Replay the stream line by line; with `fate`, after every line check the clock of the
+    partition that took it (the one clock W) and, in every partition, every rate against
+    the oracle over what it has applied, at its clock."""
     rep = replayer(lateness_ms, partitions, now_ms)
-    applied: list[Event] = []
-    held: list[Event] = []
+    parts = rep.result.partitions
+    routed: list[list[Event]] = [[] for _ in parts]
     for i, event in enumerate(stream):
         rep.feed(orjson.dumps(event), i + 1)
         if fate is None:
             continue
-        f = fate.fates[i]
-        if f == LATE:
-            applied.append(event)
-        elif f == ON_TIME:
-            held.append(event)
+        p = partition_for(event["seller_id"], partitions) if partitions > 1 else 0
+        if fate.fates[i] in (ON_TIME, LATE):
+            routed[p].append(event)
         clock = fate.clocks[i + 1] if i + 1 < len(stream) else _after_last(fate, lateness_ms)
         if clock is None:
             continue
-        released = [e for e in held if event_ms(e) < clock]
-        held = [e for e in held if event_ms(e) >= clock]
-        applied += released
-        for part in rep.result.partitions:
-            assert part.engine.clock_ms == clock, (i, part.engine.clock_ms, clock)
-        assert same_rates(engine_rates(rep.result), rates_at(applied, ENTRIES, clock)) == {}, (
-            f"after line {i + 1} ({f}), clock {clock}")
+        if fate.fates[i] in (ON_TIME, LATE):
+            assert parts[p].engine.clock_ms == clock, (i + 1, parts[p].engine.clock_ms, clock)
+        for q, part in enumerate(parts):
+            c = part.engine.clock_ms
+            applied = [e for e in routed[q] if event_ms(e) < part.sequencer.released_ms]
+            if not applied:
+                continue
+            got = {k: v for k, v in engine_rates(rep.result).items()
+                   if (partition_for(k[0], partitions) if partitions > 1 else 0) == q}
+            assert same_rates(got, rates_at(applied, ENTRIES, c)) == {}, (
+                f"after line {i + 1} ({fate.fates[i]}), partition {q} at clock {c}")
     result = rep.finish()
     if fate is not None and fate.final_clock_ms is not None:
         for part in result.partitions:
@@ -229,7 +232,7 @@ def test_alerts_with_late_events_equal_the_model_with_corrections(
 def test_the_replay_has_a_future_guard() -> None:
     # docs/semantics.md: `replay --max-future-skew`, measured against the wall clock when
     # the replay starts; the tests set that clock.
-    assert GUARD, "Replayer(..., now_ms=..., max_future_skew_ms=...) is missing"
+    assert GUARD, "Replayer(..., max_event_ms=...) is missing"
     now = 1_767_571_200_000
     rep = replayer(0, 2, now)
     for i, ms in enumerate((now, now + SKEW_MS, now + SKEW_MS + 1, FUTURE_MS, now + 1)):
@@ -245,3 +248,19 @@ def test_the_replay_has_a_future_guard() -> None:
 def _iso(ms: int) -> str:
     from streams.core.clock import iso_ms
     return iso_ms(ms)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_partition_follows_the_one_clock_after_every_line(data: st.DataObject) -> None:
+    # docs/semantics.md: "After each event every partition releases up to W and its
+    # engine's clock moves to W."
+    log = data.draw(event_logs(spans=SPANS))
+    lateness_ms = data.draw(allowed_lateness(log))
+    stream = data.draw(arrivals(log, lateness_ms, late=False, probes=False))
+    fate = classify(stream, lateness_ms)
+    rep = replayer(lateness_ms, 3, None)
+    for i, event in enumerate(stream):
+        rep.feed(orjson.dumps(event), i + 1)
+        clock = fate.clocks[i + 1] if i + 1 < len(stream) else _after_last(fate, lateness_ms)
+        assert [p.engine.clock_ms for p in rep.result.partitions] == [clock] * 3, i + 1
