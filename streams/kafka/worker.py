@@ -20,7 +20,7 @@ from streams.core.partitioner import partition_for
 from streams.core.targets import load_profile
 from streams.kafka.fetching import Acked, Fetch, consume_fetches, install_consumer
 from streams.kafka.memory import can_release, release_free_memory
-from streams.kafka.observability import PopulationCollector, WorkerMetrics
+from streams.kafka.observability import BrokerOutages, PopulationCollector, WorkerMetrics
 from streams.kafka.runtime import Outputs, Record, Runtime, encode_json, read_to_end
 from streams.kafka.settings import Settings, fail_stage
 
@@ -150,6 +150,8 @@ def create_app(settings: Settings) -> faust.App:
     registry = CollectorRegistry()
     metrics_out = WorkerMetrics(registry)
     registry.register(PopulationCollector(runtime))
+    outages = BrokerOutages(registry, log)
+    outages.install()
     app.sellerperf_runtime = runtime  # type: ignore[attr-defined]
 
     newest_ms: dict[int, int] = {}
@@ -345,7 +347,7 @@ def create_app(settings: Settings) -> faust.App:
                 await _crash_only("a batch",
                                   lambda: take_events(events))  # noqa: B023 - awaited here
 
-    async def flush_idle() -> None:
+    async def flush_idle_step() -> None:
         """At the end of a burst, apply what the lateness still holds back."""
         if revoking():
             return
@@ -357,10 +359,22 @@ def create_app(settings: Settings) -> faust.App:
                 metrics_out.observe(out, 0, 0.0, (computed, *await finish(out, [])))
         regulate()  # also when no batch comes: a paused topic may be all that is left
 
-    async def flush_idle_crash_only() -> None:
-        await _crash_only("an idle flush", flush_idle)
+    async def flush_idle() -> None:
+        await _crash_only("an idle flush", flush_idle_step)
 
-    app.timer(interval=1.0)(flush_idle_crash_only)
+    app.timer(interval=1.0)(flush_idle)
+
+    async def probe_broker() -> None:
+        """During a broker outage, whether the broker answers again (see BrokerOutages)."""
+        if not outages.active:
+            return
+        try:
+            await asyncio.wait_for(_producer(app).client.fetch_all_metadata(), timeout=5.0)
+        except Exception:  # still unreachable (the client's errors are counted, not logged)
+            return
+        outages.answered()
+
+    app.timer(interval=1.0)(probe_broker)
 
     async def trim_memory() -> None:
         """Hand freed memory back (a backlog read leaves glibc's heaps at their peak)."""
@@ -421,7 +435,7 @@ def create_app(settings: Settings) -> faust.App:
                 return self.json({"error": f"unknown seller {seller_id!r}"}, status=404)
             return self.bytes(encode_json(snap), content_type="application/json")
 
-    del process, flush_idle_crash_only, health, prometheus, SellerView
+    del process, flush_idle, health, prometheus, SellerView
     return app
 
 
