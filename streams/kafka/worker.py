@@ -505,14 +505,15 @@ def guard_changelog_offsets(app: faust.App) -> None:
     created again): Faust would stop with ConsistencyError ("persisted offset ... is
     higher than the last offset in that topic") on every start. The changelog is the
     source of truth, so the local copy goes and recovery rebuilds it from there. Hooked
-    into Faust's Recovery._build_offsets, which reads the persisted offsets just before
-    that check (for active and standby partitions alike).
+    into Faust's Recovery._build_offsets, which completes the offsets read at assignment
+    just before that check (for active and standby partitions alike).
     """
     recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
     build_offsets = recovery._build_offsets
 
     async def guarded(consumer: Any, tps: set[TP], destination: Any, title: str) -> None:
-        await discard_ahead(app, consumer, tps)
+        for tp in await discard_ahead(app, consumer, tps):
+            destination[tp] = None  # as for a partition never stored (Recovery._add)
         await build_offsets(consumer, tps, destination, title)
 
     recovery._build_offsets = guarded
@@ -549,8 +550,11 @@ def _discard_local(store: Any, partition: int) -> None:
 
         db = store._db_for_partition(partition)
         batch = WriteBatch(raw_mode=True)
-        for key in db:
-            batch.delete(key)
+        keys = db.iter()  # raw mode: iterating the Rdict itself raises KeyError
+        keys.seek_to_first()
+        while keys.valid():
+            batch.delete(keys.key())
+            keys.next()
         db.write(batch)
         return
     data, where = store.data, store._key_partition  # memory (nothing survives a restart)
