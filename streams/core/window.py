@@ -299,6 +299,16 @@ def shift_sum(days: Days, total: int, old_lo: int, old_hi: int, lo: int, hi: int
     if hi - old_hi >= hi - lo or lo < old_lo:
         return window_sum(days, lo, hi)
     if not isinstance(days, dict):
+        if hi == old_hi + 1 and lo == old_lo + 1:  # one day on: one bucket in, one out
+            base = days[0] - 1
+            n = len(days)
+            i = hi - base
+            if 0 < i < n:
+                total += days[i]
+            i = lo - base
+            if 0 < i < n:
+                total -= days[i]
+            return total
         return total + window_sum(days, old_hi, hi) - window_sum(days, old_lo, lo)
     get = days.get
     for d in range(old_hi + 1, hi + 1):
