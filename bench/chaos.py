@@ -363,6 +363,8 @@ class Report:
     malformed: dict[str, int] = field(default_factory=dict)
     malformed_examples: list[str] = field(default_factory=list)
     unexpected_dead: list[str] = field(default_factory=list)
+    malformed_repeated: int = 0
+    """Dead letters for one input record beyond the first (at-least-once: not a failure)."""
     crashes: list[str] = field(default_factory=list)
     skipped_offsets: float = 0.0
     seconds: float = 0.0
@@ -496,8 +498,10 @@ def _step(i: int, step: list[Produced], faults: list[str], settings: Settings, p
 
 def _note_crash(w: Worker, report: Report) -> None:
     code = w.proc.returncode if w.proc is not None else None
-    tail = w.tail(1500).strip().splitlines()
-    report.crashes.append(f"{w.name} exited ({code}) unasked: " + " | ".join(tail[-6:]))
+    tail = w.tail(20_000).strip().splitlines()
+    errors = [line.strip() for line in tail if "Error" in line or "Exception" in line]
+    report.crashes.append(f"{w.name} exited ({code}) unasked: "
+                          + " | ".join([*errors[-3:], *tail[-1:]])[:600])
     log(f"  {w.name} exited unasked ({code})")
     report.faults["unasked worker exits"] += 1
 
@@ -606,6 +610,7 @@ def _compare(settings: Settings, plan: Plan, records: Log, placed: list[Where],
     at: dict[tuple[Any, Any, Any], list[dict[str, Any]]] = {}
     for d in letters:
         at.setdefault((d.get("source"), d.get("partition"), d.get("offset")), []).append(d)
+    report.malformed_repeated = sum(len(ds) - 1 for ds in at.values())
     missing, wrong_reason, wrong_bytes = [], [], []
     for w in placed:
         found = at.pop((w.topic, w.partition, w.offset), [])
@@ -662,10 +667,11 @@ def table(report: Report) -> str:
     for reason in sorted(set(report.dead_expected) | set(report.dead_got), key=str):
         rows.append((f"  {reason}",
                      f"{report.dead_expected.get(reason, 0)} / {report.dead_got.get(reason, 0)}"))
+    rows += [("  dead letters published twice", str(report.malformed_repeated))]
     rows += [("  dead letters of valid records", str(len(report.unexpected_dead)))]
     rows += [(f"    {e}", "") for e in report.unexpected_dead[:3]]
     rows += [("unasked worker exits", str(len(report.crashes)))]
-    rows += [(f"    {c[:150]}", "") for c in report.crashes[:3]]
+    rows += [(f"    {c}", "") for c in report.crashes[:3]]
     failures = report.failures()
     rows += [("verdict", "PASS" if not failures else f"FAIL ({len(failures)} checks)"),
              ("seconds", f"{report.seconds:.0f}")]
