@@ -50,6 +50,8 @@ MALFORMED: dict[str, str] = {
     "non_utf8_key": "key_mismatch",
 }
 """Each kind of malformed record and the dead-letter reason it must get."""
+KEY_KINDS = frozenset(("missing_key", "empty_key", "key_mismatch", "non_utf8_key"))
+"""The kinds whose value is a valid event: only the message key is wrong."""
 
 
 def malformed(kind: str, n: int, seller: str, when: str, oversized_bytes: int) -> tuple[
@@ -109,10 +111,10 @@ class Log:
     counts: dict[str, int] = field(default_factory=dict)
     """Records by kind ("valid", "duplicate", each malformed kind)."""
 
-    def valid_lines(self) -> list[bytes]:
-        """The valid events (duplicates included) in the order produced: what the offline
-        replay reads."""
-        return [r.value for step in self.steps for r in step if r.kind in ("", "duplicate")]
+    def replayed(self) -> list[bytes]:
+        """What `sellerperf replay` reads: every value produced, in order, but those whose
+        fault is in the key (a file has no keys)."""
+        return [r.value for step in self.steps for r in step if r.kind not in KEY_KINDS]
 
 
 def build(settings: Settings, sim: SimulationConfig, seed: int, steps: int,
