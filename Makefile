@@ -45,3 +45,9 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# The long chaos run against the broker of deploy/kafka/start.sh (KAFKA_PORT, KAFKA_DATA_DIR,
+# ...; started if not running, and restarted during the run): prints a table, fails on a loss.
+.PHONY: chaos
+chaos: setup
+	$(PY) bench/chaos.py

@@ -15,6 +15,7 @@ class DictCold:
         self.engine = engine
         self.blobs: dict[tuple[str, Kind, str], bytes] = {}
         self.evicted = 0
+        self.written = 0
         engine.track_writes = True
         engine.cold = self.load
 
@@ -31,6 +32,7 @@ class DictCold:
                 self.blobs.pop(object_id, None)
             else:
                 self.blobs[object_id] = encode_facts(facts)
+                self.written += 1
         if everything:
             evicted = engine.evict(engine.held(), waiting)
             engine.loaded.clear()
@@ -40,3 +42,13 @@ class DictCold:
         engine.dirty_sellers.clear()
         self.evicted += evicted
         return evicted
+
+    def check_evicted(self, waiting: bool) -> None:
+        """After a last `settle`: the store was used, and (`waiting`: every object may go)
+        nothing written is still held."""
+        if not self.written:
+            return
+        if waiting:
+            assert self.evicted > 0, f"{self.written} objects written, none evicted"
+            held = self.engine.held()
+            assert not held, f"{len(held)} objects still held, e.g. {held[:3]}"

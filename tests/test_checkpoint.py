@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from streams.core.alerts import Alert
 from streams.core.checkpoint import (
     add_facts,
     decode_facts,
@@ -26,16 +27,17 @@ EVENTS = [decode_event(orjson.dumps(e)) for e in generate(
 
 
 def run(events: list[AnyEvent], part: Partition, store: dict[str, bytes] | None,
-        every: int = 500) -> list[str]:
-    """Feed events; every `every` events write what changed to `store`; the alert ids."""
-    ids: list[str] = []
+        every: int = 500) -> list[Alert]:
+    """Feed events; every `every` events write what changed to `store`; the alerts (whole:
+    the id leaves out the orders named, account health and window dates)."""
+    alerts: list[Alert] = []
     part.engine.track_writes = store is not None
     for i, event in enumerate(events, 1):
         part.offer(event)
-        ids += [a.alert_id for a in part.drain()]
+        alerts += part.drain()
         if store is not None and i % every == 0:
             save(part, store)
-    return ids
+    return alerts
 
 
 def save(part: Partition, store: dict[str, bytes]) -> None:

@@ -95,6 +95,9 @@ def feed(stream: list[dict[str, Any]], lateness_ms: int, cold: str = "",
         alerts += part.drain()
         if store is not None and i % batch == 0:
             store.settle(everything=cold == "all-held", waiting=cold.startswith("all"))
+    if store is not None:  # the last part of a batch too: a short stream still evicts
+        store.settle(everything=cold == "all-held", waiting=cold.startswith("all"))
+        store.check_evicted(waiting=cold.startswith("all"))
     return part, alerts
 
 

@@ -82,6 +82,19 @@ class WorkerProcess:
                 return float(line.split()[1])
         raise AssertionError(f"{name} not on /metrics")
 
+    def metric_sum(self, name: str) -> float:
+        """The sum of a metric's samples over its labels on the worker's /metrics."""
+        status, body = self.get("/metrics")
+        assert status == 200, body[:300]
+        return sum(float(line.rpartition(" ")[2]) for line in body.decode().splitlines()
+                   if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{"))
+
+    def taken(self) -> float:
+        """Valid input records this process took: events offered to the engine, plus those
+        skipped as applied before a restart."""
+        return (self.metric_sum("sellerperf_events_consumed_total")
+                + self.metric_sum("sellerperf_redelivered_records_skipped_total"))
+
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the worker and wait for it to end."""
         if self.proc.poll() is None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -83,10 +85,13 @@ def wait_until_done(settings: Settings, timeout_s: float = 120.0) -> None:
     raise AssertionError(f"worker did not finish: {progress(settings)} (committed, end)")
 
 
-async def _read(settings: Settings, topic: str) -> list[tuple[bytes | None, bytes]]:
+async def _read(settings: Settings, topic: str, timeout_s: float) -> list[
+    tuple[bytes | None, bytes]
+]:
     ends = await _ends(settings, [topic])
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                max_partition_fetch_bytes=4 << 20)
     await consumer.start()
     try:
         consumer.assign(list(ends))
@@ -94,14 +99,20 @@ async def _read(settings: Settings, topic: str) -> list[tuple[bytes | None, byte
         out: list[tuple[bytes | None, bytes]] = []
         by_tp: dict[TopicPartition, list[tuple[bytes | None, bytes]]] = {tp: [] for tp in ends}
         remaining = {tp for tp, end in ends.items() if end > 0}
-        deadline = time.monotonic() + 60
-        while remaining and time.monotonic() < deadline:
+        deadline = time.monotonic() + timeout_s
+        while remaining:
+            if time.monotonic() > deadline:
+                got = sum(len(v) for v in by_tp.values())
+                raise AssertionError(
+                    f"{topic}: read {got} records in {timeout_s:.0f} s; partitions "
+                    f"{sorted(tp.partition for tp in remaining)} not read up to {ends}")
             batch = await consumer.getmany(timeout_ms=500)
             for tp, messages in batch.items():
-                for m in messages:
-                    by_tp[tp].append((m.key, m.value))
-                    if m.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
+                by_tp[tp] += [(m.key, m.value) for m in messages]
+            # The position, not the last offset seen: compaction leaves gaps.
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
         for tp in sorted(by_tp, key=lambda t: t.partition):
             out += by_tp[tp]
         return out
@@ -109,6 +120,55 @@ async def _read(settings: Settings, topic: str) -> list[tuple[bytes | None, byte
         await consumer.stop()
 
 
-def read_all(settings: Settings, topic: str) -> list[tuple[bytes | None, bytes]]:
-    """Every record of a topic, partition by partition, in offset order."""
-    return asyncio.run(_read(settings, topic))
+def read_all(settings: Settings, topic: str,
+             timeout_s: float = 60.0) -> list[tuple[bytes | None, bytes]]:
+    """Every record of a topic, partition by partition, in offset order; raises rather than
+    return part of it."""
+    return asyncio.run(_read(settings, topic, timeout_s))
+
+
+def last_snapshots(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The last record per seller of the (compacted) metrics topic."""
+    out = {}
+    for key, value in read_all(settings, settings.topic_metrics):
+        if key is not None and value is not None:
+            out[key.decode()] = orjson.loads(value)
+    return out
+
+
+def settled_snapshots(settings: Settings, want: dict[str, dict[str, Any]],
+                      timeout_s: float = 20.0) -> dict[str, dict[str, Any]]:
+    """The metrics topic's last record per seller, once it equals `want` or `timeout_s` has
+    passed (the last snapshots wait for the idle flush after the last commit)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = last_snapshots(settings)
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(1.0)
+
+
+class Background:
+    """`send` in a thread, so that faults can land while records are on their way."""
+
+    def __init__(self, settings: Settings, records: list[tuple[str, bytes | None, bytes]],
+                 rate_per_s: float) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(settings, records, rate_per_s),
+                                       daemon=True)
+        self.thread.start()
+
+    def _run(self, settings: Settings, records: list[tuple[str, bytes | None, bytes]],
+             rate_per_s: float) -> None:
+        try:
+            send(settings, records, rate_per_s)
+        except BaseException as exc:  # raised again by join
+            self.error = exc
+
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error

@@ -12,7 +12,15 @@ import msgspec
 import orjson
 import pytest
 from conftest import WorkerProcess, start_worker
-from kafka_helpers import progress, read_all, records_of, send, wait_until_done
+from kafka_helpers import (
+    Background,
+    progress,
+    read_all,
+    records_of,
+    send,
+    settled_snapshots,
+    wait_until_done,
+)
 
 from streams.core.targets import load_profile
 from streams.kafka.settings import Settings
@@ -101,9 +109,14 @@ def test_streaming_through_kafka_gives_the_alerts_and_rates_of_the_offline_repla
     send(settings, records_of(LINES, settings))
     worker = start_worker(settings, tmp_path, workers)
     wait_until_done(settings)
-    got, want = by_seller(streamed_alerts(settings)), by_seller(expected_alerts)
+    streamed = streamed_alerts(settings)
+    repeated = len(streamed) - len({a["alert_id"] for a in streamed})
+    assert repeated == 0, f"{repeated} alerts published twice with no crash"
+    got, want = by_seller(streamed), by_seller(expected_alerts)
     assert got == want, explain(got, want)
     assert view_all(worker, sorted(expected_snaps)) == expected_snaps
+    published = settled_snapshots(settings, expected_snaps)
+    assert published == expected_snaps, rate_diff(published, expected_snaps)
     assert worker.metric(SKIPPED) == 0
     status, body = worker.get("/sellers/NOBODY")
     assert status == 404, body
@@ -158,22 +171,35 @@ def test_a_worker_killed_mid_stream_recovers_without_loss_or_double_count(
     records = records_of(LINES, settings)
     worker = start_worker(settings, tmp_path, workers, store="rocksdb://", consume=consume,
                           evict=evict)
-    send(settings, records[: len(records) // 3])
+    third = len(records) // 3
+    send(settings, records[:third])
     deadline = time.monotonic() + 60
     while progress(settings)[0] == 0 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert progress(settings)[0] > 0, worker.tail()
-    send(settings, records[len(records) // 3 : 2 * len(records) // 3])
+    # The second third on its way while the worker is killed: batches in flight.
+    sending = Background(settings, records[third : 2 * third], rate_per_s=4000)
+    time.sleep(1.0)
+    taken_before = worker.taken()
+    assert sending.running(), "the kill must land while records are still being sent"
     worker.kill(signal.SIGKILL)
-    done, _ = progress(settings)
-    assert done < len(records), "the kill should land mid-stream"
-    send(settings, records[2 * len(records) // 3 :])
+    sending.join()
+    done, sent = progress(settings)
+    assert sent == 2 * third
+    assert 0 < done < sent, f"the kill should land mid-stream: {done} of {sent} committed"
+    # Some records the dead worker took were not committed: the restart must take them
+    # again (re-taken if held back, skipped if applied), or the kill tested nothing.
+    assert taken_before > done, (taken_before, done)
+    send(settings, records[2 * third :])
     again = start_worker(settings, tmp_path, workers, store="rocksdb://", consume=consume,
                          evict=evict)
     try:
         wait_until_done(settings)
     except AssertionError as exc:
         raise AssertionError(f"{exc}; worker: {again.get('/health')[1][:1500]!r}") from None
+    # It took every record from the committed offsets on, once (those the dead worker had
+    # applied are skipped, those it held back re-taken).
+    assert again.taken() == len(records) - done, again.tail()
     dead = [orjson.loads(v) for _, v in read_all(settings, settings.topic_dead_letters)]
     assert not dead, f"{len(dead)} dead letters, e.g. {dead[:2]}"
     assert again.metric(SKIPPED) == 0, again.tail()
@@ -181,6 +207,8 @@ def test_a_worker_killed_mid_stream_recovers_without_loss_or_double_count(
     views = view_all(again, sorted(expected_snaps))
     assert got == want, f"{explain(got, want)}\n{rate_diff(views, expected_snaps)}"
     assert views == expected_snaps, rate_diff(views, expected_snaps)
+    published = settled_snapshots(settings, expected_snaps)
+    assert published == expected_snaps, rate_diff(published, expected_snaps)
 
 
 @pytest.mark.parametrize(("consume", "evict"), [("fetch", "settled"), ("stream", "all")])
@@ -204,8 +232,14 @@ def test_two_workers_split_the_partitions_and_one_takes_over_when_the_other_stop
     wait_until_done(settings)
     sellers = sorted(expected_snaps)
     assert view_all(first, sellers) == view_all(second, sellers), "either worker answers alike"
+    # Hand over under load: the second half on its way, batches in flight on both workers.
+    sending = Background(settings, records[half:], rate_per_s=4000)
+    time.sleep(1.5)
+    assert sending.running(), "the hand-over must happen while records are being sent"
+    moved = progress(settings)[0]
     second.kill(signal.SIGTERM)
-    send(settings, records[half:])
+    sending.join()
+    assert moved > half, "the workers should have been taking the second half"
     wait_until_done(settings)
     assert orjson.loads(first.get("/health")[1])["partitions"] == list(range(settings.partitions))
     dead = [orjson.loads(v) for _, v in read_all(settings, settings.topic_dead_letters)]
@@ -215,3 +249,5 @@ def test_two_workers_split_the_partitions_and_one_takes_over_when_the_other_stop
     views = view_all(first, sellers)
     assert got == want, f"{explain(got, want)}\n{rate_diff(views, expected_snaps)}"
     assert views == expected_snaps, rate_diff(views, expected_snaps)
+    published = settled_snapshots(settings, expected_snaps)
+    assert published == expected_snaps, rate_diff(published, expected_snaps)
