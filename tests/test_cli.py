@@ -51,6 +51,10 @@ BAD = [
      b'"order_id":"o"}', "schema", "seller_id", "missing"),
     (b'{"event_id":"b4","type":"delivered","event_time":"6 January 2026",'
      b'"seller_id":"S00001","order_id":"o"}', "schema", "event_time", '"6 January 2026"'),
+    # Bad UTF-8 in a field the decoder skips: not JSON text (msgspec alone let it through).
+    (b'{"event_id":"b5","type":"delivered","event_time":"2026-01-06T00:00:00Z",'
+     b'"seller_id":"S00001","order_id":"o","note":"\xff\xfe"}', "not_json", None,
+     "not valid UTF-8"),
 ]
 
 

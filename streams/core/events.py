@@ -256,6 +256,15 @@ _encoder: Final = msgspec.json.Encoder()
 
 def decode_event(raw: bytes | str) -> AnyEvent:
     """Decode and validate one JSON event, or raise InvalidEvent saying why."""
+    if isinstance(raw, bytes) and not raw.isascii():
+        # JSON text is UTF-8 (RFC 8259), and msgspec does not look inside strings of fields
+        # it skips: a value with bad bytes there would pass as an event.
+        try:
+            raw.decode()
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent("not_json", f"not valid UTF-8 at byte {exc.start}: "
+                               f"{raw[exc.start:exc.start + 4]!r}; expected JSON text in "
+                               "UTF-8") from None
     try:
         return _decoder.decode(raw)
     except msgspec.ValidationError as exc:
