@@ -76,6 +76,18 @@ async def create_topics(settings: Settings) -> tuple[list[str], list[str]]:
         await admin.close()
 
 
+async def committed_offsets(settings: Settings) -> dict[tuple[str, int], int]:
+    """The worker group's committed offset of each topic partition it has committed."""
+    admin = AIOKafkaAdminClient(**_client_args(settings))
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.app_id)
+    finally:
+        await admin.close()
+    return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()
+            if meta.offset >= 0}
+
+
 async def check_broker(settings: Settings) -> None:
     """Raise KafkaUnavailable unless a broker answers within CONNECT_TIMEOUT_S."""
     check_servers(settings.bootstrap_servers)

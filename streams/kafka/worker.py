@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from streams.core.partitioner import partition_for
 from streams.core.targets import load_profile
 from streams.kafka import web
+from streams.kafka.client import committed_offsets
 from streams.kafka.fetching import Acked, Fetch, consume_fetches, install_consumer
 from streams.kafka.memory import can_release, release_free_memory
 from streams.kafka.observability import BrokerOutages, PopulationCollector, WorkerMetrics
@@ -191,12 +192,33 @@ def create_app(settings: Settings) -> faust.App:
     async def on_recovered(sender: Any, **kwargs: Any) -> None:
         """The tables are recovered from their changelogs (Faust sends this before it
         resumes the input partitions): restore every assigned partition's engine now, so
-        the view answers for its sellers before any new record comes."""
+        the view answers for its sellers before any new record comes.
+
+        Faust also sends it when a recovery ends that a newer rebalance cut short, with the
+        tables not yet caught up: a partition whose saved positions are behind the group's
+        committed offsets (work committed, so written, that the store does not show yet)
+        is let go again, and restored on its first record, which comes only after the
+        current recovery (taking it now would skip every record in between)."""
         async with lock:  # after a batch in flight has written its state
-            if revoking():
+            todo = sorted(runtime.restoring())
+            if revoking() or not todo:
                 return
-            for partition in sorted(runtime.restoring()):
-                runtime.ensure(partition, state.saved(partition))
+            try:
+                committed = await asyncio.wait_for(committed_offsets(settings), 10.0)
+            except Exception as exc:  # the broker may be busy: the first record will do
+                log.warning("Partitions %s restored on their first record: could not read "
+                            "the committed offsets (%s: %s)", todo, type(exc).__name__, exc)
+                return
+            for partition in todo:
+                pr = runtime.ensure(partition, state.saved(partition))
+                behind = {topic: (pr.positions.get(topic, 0), committed[(topic, partition)])
+                          for topic in settings.input_topics
+                          if committed.get((topic, partition), 0) > pr.positions.get(topic, 0)}
+                if behind:
+                    log.info("Partition %d: the store is behind the committed offsets "
+                             "(saved, committed: %s), its recovery is not over: restored on "
+                             "its first record", partition, behind)
+                    runtime.drop(partition)
 
     app.on_rebalance_complete.connect(cast(Any, on_recovered))
     paused: set[tuple[str, int]] = set()
