@@ -3,8 +3,9 @@
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 DAY = 86_400_000
 HOUR = 3_600_000
@@ -39,7 +40,33 @@ RETURN_TYPES = frozenset(
 )
 
 Contribution = tuple[int, bool] | None
-Entry = tuple[str, str, int, int]
+Entry = tuple[str, str, int, int] | tuple[str, str, int, int, str | None, str | None]
+"""(name, metric, window days, lag days[, marketplace filter, channel filter])."""
+Calendars = dict[str, tuple[str, frozenset[date]]]
+"""Marketplace -> (IANA time zone, holidays); a marketplace not in it is UTC, no holidays."""
+
+# The calendar whose days the metric being recomputed counts in (set by `recompute` per
+# entry), and every marketplace's (for date-only promises).
+_zone: tuple[str, frozenset[date]] = ("UTC", frozenset())
+_calendars: Calendars = {}
+
+
+def _local(ms: int, zone: str) -> datetime:
+    return (_EPOCH + timedelta(milliseconds=ms)).astimezone(ZoneInfo(zone))
+
+
+def _instant(local: datetime) -> int:
+    return (local - _EPOCH) // _ONE_MS
+
+
+def _promise_end(ms: int, marketplace: str) -> int:
+    """A promise at local midnight of the order's marketplace means the end of that day."""
+    zone = _calendars.get(marketplace, ("UTC", frozenset()))[0]
+    local = _local(ms, zone)
+    if local.time() != time(0):
+        return ms
+    return _instant(datetime.combine(local.date() + timedelta(days=1), time(0),
+                                     tzinfo=ZoneInfo(zone))) - 1
 
 
 def parse_ms(text: str) -> int:
@@ -52,8 +79,8 @@ def parse_ms(text: str) -> int:
 
 
 def day_of(ms: int) -> int:
-    """UTC calendar day number of a time in ms (floor division, day 0 = 1970-01-01)."""
-    return ms // DAY
+    """Local day number of a time in ms in the current calendar (day 0 = 1970-01-01)."""
+    return (_local(ms, _zone[0]).date() - date(1970, 1, 1)).days
 
 
 def is_business_day(day: int) -> bool:
@@ -62,13 +89,16 @@ def is_business_day(day: int) -> bool:
 
 
 def add_business_days(ms: int, n: int) -> int:
-    """Step forward whole days until n Monday..Friday days have been stepped onto."""
-    t = ms
+    """Step forward local dates until n Monday..Friday non-holidays have been stepped onto;
+    the same local wall time on the date reached."""
+    zone, holidays = _zone
+    local = _local(ms, zone)
+    d = local.date()
     while n > 0:
-        t += DAY
-        if is_business_day(day_of(t)):
+        d += timedelta(days=1)
+        if d.weekday() < 5 and d not in holidays:
             n -= 1
-    return t
+    return _instant(datetime.combine(d, local.time(), tzinfo=ZoneInfo(zone)))
 
 
 @dataclass(frozen=True)
@@ -125,7 +155,8 @@ class OrderFacts:
     def promised_ms(self) -> int:
         """Promised delivery time of the winning order_placed."""
         assert self.placed is not None
-        return parse_ms(self.placed.data["promised_delivery_at"])
+        return _promise_end(parse_ms(self.placed.data["promised_delivery_at"]),
+                            self.placed.data["marketplace"])
 
     @property
     def seller_fulfilled(self) -> bool:
@@ -230,12 +261,13 @@ def _passed(w: int, deadline: int) -> bool:
 
 
 def m_order_defect(o: OrderFacts, w: int) -> Contribution:
-    """Negative feedback, open/granted claim or active chargeback, by placed day."""
+    """Negative feedback, open or at-fault granted claim or active chargeback, by placed day."""
     if o.placed is None:
         return None
     defect = (
         o.rating in (1, 2)
-        or any(state in ("open", "granted") for state, _ in o.claims.values())
+        or any(state == "open" or (state == "granted" and at_fault)
+               for state, at_fault in o.claims.values())
         or any(o.chargebacks_active.values())
     )
     return (day_of(o.placed_ms), defect)
@@ -387,26 +419,48 @@ def _object_key(e: Event) -> tuple[str, str, str]:
     raise ValueError(f"unknown event type {e.type!r}")
 
 
+def _dimensions(register: Event | None) -> tuple[str | None, str | None]:
+    """(marketplace, channel) of an object: those of its registering event, if given."""
+    if register is None:
+        return (None, None)
+    return (register.data.get("marketplace"), register.data.get("channel"))
+
+
 def _contributions(
-    grouped: dict[tuple[str, str, str], list[Event]], metric: str, w: int
+    grouped: dict[tuple[str, str, str], list[Event]], metric: str, w: int,
+    dims: tuple[str | None, str | None] = (None, None),
 ) -> list[tuple[str, Contribution]]:
-    """(seller, contribution) of every object the metric applies to."""
+    """(seller, contribution) of every object the metric applies to that matches the
+    (marketplace, channel) filter (None: any)."""
     out: list[tuple[str, Contribution]] = []
     for (kind, seller, _), evs in grouped.items():
+        facts: Any
         if kind == "order" and metric in ORDER_METRICS:
-            out.append((seller, ORDER_METRICS[metric](fold_order(evs), w)))
+            facts, fn, register = (o := fold_order(evs)), ORDER_METRICS[metric], o.placed
         elif kind == "message" and metric in MESSAGE_METRICS:
-            out.append((seller, MESSAGE_METRICS[metric](fold_message(evs), w)))
+            facts, fn, register = (m := fold_message(evs)), MESSAGE_METRICS[metric], m.received
         elif kind == "return" and metric in RETURN_METRICS:
-            out.append((seller, RETURN_METRICS[metric](fold_return(evs), w)))
+            facts, fn, register = (r := fold_return(evs)), RETURN_METRICS[metric], r.requested
+        else:
+            continue
+        have = _dimensions(register)
+        if all(want is None or want == got for want, got in zip(dims, have, strict=True)):
+            out.append((seller, fn(facts, w)))
     return out
 
 
 def recompute(
-    events: list[dict[str, Any]], entries: list[Entry], allowed_lateness_ms: int
+    events: list[dict[str, Any]], entries: list[Entry], allowed_lateness_ms: int,
+    calendars: Calendars | None = None, default_calendar: str | None = None,
 ) -> tuple[int, dict[tuple[str, str], tuple[int, int]]]:
-    """Final watermark and (numerator, denominator) per (seller, entry) from scratch."""
-    unknown = {m for _, m, _, _ in entries} - {*ORDER_METRICS, *MESSAGE_METRICS, *RETURN_METRICS}
+    """Final watermark and (numerator, denominator) per (seller, entry) from scratch.
+
+    An entry filtered on a marketplace counts in that marketplace's calendar (days in its
+    zone, its holidays); any other in `default_calendar`'s (UTC when None)."""
+    global _zone, _calendars
+    _calendars = calendars or {}
+    none = ("UTC", frozenset[date]())
+    unknown = {e[1] for e in entries} - {*ORDER_METRICS, *MESSAGE_METRICS, *RETURN_METRICS}
     if unknown:
         raise ValueError(f"unknown metrics {sorted(unknown)}")
     evs = _dedupe(events)
@@ -418,11 +472,13 @@ def recompute(
         grouped[_object_key(e)].append(e)
     sellers = {e.data["seller_id"] for e in evs}
     result: dict[tuple[str, str], tuple[int, int]] = {}
-    for entry_name, metric, window_days, lag_days in entries:
+    for entry_name, metric, window_days, lag_days, *filters in entries:
+        dims = (filters[0], filters[1]) if filters else (None, None)
+        _zone = _calendars.get(dims[0] or default_calendar or "", none)
         end = day_of(w) - lag_days
         start = end - window_days + 1
         totals = {seller: [0, 0] for seller in sellers}
-        for seller, contribution in _contributions(grouped, metric, w):
+        for seller, contribution in _contributions(grouped, metric, w, dims):
             if contribution is None:
                 continue
             anchor, in_numerator = contribution
@@ -431,4 +487,5 @@ def recompute(
                 totals[seller][1] += 1
         for seller, (num, den) in totals.items():
             result[(seller, entry_name)] = (num, den)
+    _zone = none
     return w, result
