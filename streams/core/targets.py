@@ -27,6 +27,8 @@ DIRECTIONS: Final = ("below", "at_most", "above", "at_least")
 PROFILES_DIR: Final = Path(__file__).resolve().parents[2] / "deploy" / "targets"
 """Profiles beside the package (a source checkout); else ./deploy/targets (a container)."""
 DEFAULT_PROFILE: Final = "amazon-us"
+DEMO_PROFILE: Final = "amazon-us-de"
+"""The profile `sellerperf demo` judges by: US and DE, seller-fulfilled and FBA."""
 DIMENSIONS: Final = ("marketplace", "channel")
 """What an entry may filter on or split by, in the order split names list them."""
 CHANNELS: Final = ("seller", "marketplace")
