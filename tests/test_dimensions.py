@@ -155,3 +155,184 @@ class TestCalendar:
         (tmp_path / "ZZ.toml").write_text(text)
         with pytest.raises(TargetProfileError, match=error.replace("[", r"\[")):
             Calendars(tmp_path).of("ZZ")
+
+
+# -- one test per finding of issue 17 -----------------------------------------------------
+
+H = 3_600_000
+D = 24 * H
+
+
+def _ev(n: int, kind: str, at: str, **fields: Any) -> dict[str, Any]:
+    return {"event_id": f"e{n:03d}", "type": kind, "event_time": at, "seller_id": "s1",
+            "order_id": "o1", **fields}
+
+
+def _placed(n: int, at: str, order: str = "o1", market: str = "US", channel: str = "seller",
+            promised: str = "2030-01-01T00:00:00Z") -> dict[str, Any]:
+    return _ev(n, "order_placed", at, order_id=order, marketplace=market, channel=channel,
+               expected_ship_at=at, promised_delivery_at=promised, units=1)
+
+
+def _engine_after(profile: Any, events: list[dict[str, Any]], until: str | None = None) -> Any:
+    from streams.core.clock import parse_time_ms
+    from streams.core.engine import Engine
+    engine = Engine(profile)
+    for e in events:
+        engine.apply(decode_event(orjson.dumps(e)))
+    if until is not None:
+        engine.advance(parse_time_ms(until))
+    return engine
+
+
+def _one(metric: str, window: int = 60, lag: int = 0, **dims: Any) -> Any:
+    return _profile({"r": {"metric": metric, "window_days": window, "lag_days": lag, **dims}})
+
+
+class TestFindings:
+    """Each finding of issue 17 as a case that failed before and passes now."""
+
+    def test_1_amazon_us_counts_its_own_marketplace_only(self) -> None:
+        from streams.core.targets import load_profile
+        events = [_placed(1, "2026-03-02T12:00:00Z", "o1", "US"),
+                  _placed(2, "2026-03-02T12:00:00Z", "o2", "DE"),
+                  _ev(3, "feedback_received", "2026-03-03T12:00:00Z", order_id="o2", rating=1)]
+        rates = _engine_after(load_profile("amazon-us"), events).rates("s1")
+        assert rates["order_defect_rate_60d"] == (0, 1)  # the DE order and its defect: not here
+
+    @pytest.mark.parametrize(("profile", "expected"), [
+        ("amazon-us", (0, 1)), ("amazon-us-fba", (1, 1))])
+    def test_2_fba_orders_have_rates_of_their_own(self, profile: str,
+                                                  expected: tuple[int, int]) -> None:
+        from streams.core.targets import load_profile
+        events = [_placed(1, "2026-03-02T12:00:00Z", "o1", "US", "seller"),
+                  _placed(2, "2026-03-02T12:00:00Z", "o2", "US", "marketplace"),
+                  _ev(3, "feedback_received", "2026-03-03T12:00:00Z", order_id="o2", rating=2)]
+        rates = _engine_after(load_profile(profile), events).rates("s1")
+        assert rates["order_defect_rate_60d"] == expected
+
+    @pytest.mark.parametrize(("at_fault", "expected"), [(True, (1, 1)), (False, (0, 1))])
+    def test_3_a_claim_the_marketplace_funds_is_no_defect(self, at_fault: bool,
+                                                          expected: tuple[int, int]) -> None:
+        events = [_placed(1, "2026-03-02T12:00:00Z"),
+                  _ev(2, "claim_filed", "2026-03-03T12:00:00Z", claim_id="c1"),
+                  _ev(3, "claim_decided", "2026-03-05T12:00:00Z", claim_id="c1",
+                      decision="granted", seller_at_fault=at_fault)]
+        assert _engine_after(_one("order_defect"), events).rates("s1")["r"] == expected
+
+    @pytest.mark.parametrize(("dims", "until", "expected"), [
+        # Placed 9 Jan 21:00 in Los Angeles (10 Jan 05:00 UTC), judged over one day.
+        ({"marketplace": "US"}, "2026-01-10T07:59:59.999Z", (0, 1)),  # still 9 Jan there
+        ({"marketplace": "US"}, "2026-01-10T08:00:00Z", (0, 0)),  # 10 Jan: out of the window
+        ({}, "2026-01-10T07:59:59.999Z", (0, 1)),  # UTC: 10 Jan already
+        ({}, "2026-01-11T00:00:00Z", (0, 0)),
+    ])
+    def test_4_days_are_the_marketplaces_local_days(self, dims: dict[str, Any], until: str,
+                                                    expected: tuple[int, int]) -> None:
+        events = [_placed(1, "2026-01-10T05:00:00Z")]
+        profile = _one("order_defect", window=1, **dims)
+        assert _engine_after(profile, events, until).rates("s1").get("r", (0, 0)) == expected
+
+    @pytest.mark.parametrize(("dims", "expected"), [
+        # Received Friday 16 Jan 2026 10:00 PST, refunded Tuesday 20 Jan 11:00 PST: Monday
+        # was Martin Luther King Day, so the refund was due by Wednesday in the US.
+        ({"marketplace": "US"}, (0, 1)),
+        ({}, (1, 1)),  # UTC, no holidays: due Tuesday 18:00 UTC
+    ])
+    def test_4_business_days_skip_the_marketplaces_holidays(self, dims: dict[str, Any],
+                                                            expected: tuple[int, int]) -> None:
+        ret = {"return_id": "r1"}
+        events = [
+            {**_ev(1, "return_requested", "2026-01-15T18:00:00Z", marketplace="US"), **ret},
+            {**_ev(2, "return_received", "2026-01-16T18:00:00Z"), **ret},
+            {**_ev(3, "refund_issued", "2026-01-20T19:00:00Z"), **ret},
+        ]
+        for e in events:
+            if e["type"] != "return_requested":
+                del e["order_id"]
+        profile = _one("refund_timeliness", window=30, **dims)
+        assert _engine_after(profile, events).rates("s1")["r"] == expected
+
+    @pytest.mark.parametrize(("delivered", "expected"), [
+        ("2026-03-05T20:00:00-08:00", (1, 1)),  # on the promised day: on time
+        ("2026-03-05T23:59:59.999-08:00", (1, 1)),
+        ("2026-03-06T00:00:00-08:00", (0, 1)),  # the next day: late
+    ])
+    def test_5_a_date_only_promise_lasts_the_whole_day(self, delivered: str,
+                                                       expected: tuple[int, int]) -> None:
+        events = [_placed(1, "2026-03-01T12:00:00Z", promised="2026-03-05T00:00:00-08:00"),
+                  _ev(2, "shipment_confirmed", "2026-03-02T12:00:00Z", carrier="UPS",
+                      tracking_number="1Z"),
+                  _ev(3, "tracking_validated", "2026-03-02T13:00:00Z"),
+                  _ev(4, "delivered", delivered)]
+        profile = _one("on_time_delivery", window=30, marketplace="US")
+        assert _engine_after(profile, events).rates("s1")["r"] == expected
+
+    @pytest.mark.parametrize(("placed", "early", "reported"), [
+        ("2026-03-25T12:00:00Z", (1, 1), (0, 0)),  # 5 days ago: only the early warning
+        ("2026-03-10T12:00:00Z", (1, 1), (1, 1)),  # 20 days ago: both
+        ("2026-01-20T12:00:00Z", (0, 0), (1, 1)),  # 69 days ago: only what Amazon shows
+    ])
+    def test_6_the_profile_carries_both_order_defect_rates(
+            self, placed: str, early: tuple[int, int], reported: tuple[int, int]) -> None:
+        from streams.core.targets import load_profile
+        events = [_placed(1, placed), _ev(2, "feedback_received", placed, rating=1)]
+        engine = _engine_after(load_profile("amazon-us"), events, "2026-03-30T20:00:00Z")
+        rates = engine.rates("s1")
+        assert (rates.get("order_defect_rate_60d"),
+                rates.get("order_defect_rate_60d_reported")) == (early, reported)
+
+    def test_7_a_moved_bad_order_is_named_live_as_when_restored(self) -> None:
+        from streams.core.checkpoint import (
+            add_facts,
+            decode_facts,
+            decode_seller,
+            encode_facts,
+            encode_seller,
+        )
+        from streams.core.engine import Engine
+        from streams.core.metrics import KINDS
+        events = [_placed(1, "2026-03-01T12:00:00Z"),
+                  _ev(2, "feedback_received", "2026-03-01T13:00:00Z", rating=1),
+                  _placed(3, "2026-03-03T12:00:00Z")]  # a correction: placed two days later
+        profile = _one("order_defect", window=1)
+        live = _engine_after(profile, events, "2026-03-03T20:00:00Z")
+        seller = live.sellers["s1"]
+        again = decode_seller(encode_seller(seller))
+        for kind in KINDS:
+            for facts in seller.objects(kind).values():
+                add_facts(again, kind, decode_facts(kind, encode_facts(facts)))
+        restored = Engine(profile)
+        restored.restore(live.clock_ms, [again])
+        named = [e.order_ids(e.sellers["s1"], 0, 1, 1) for e in (live, restored)]
+        assert named == [["o1"], ["o1"]]
+
+    @pytest.mark.parametrize(("text", "ms"), [
+        ("1969-12-31T23:59:59.500Z", -500),
+        ("1969-12-31T23:59:58.999Z", -1001),
+        ("1970-01-01T00:00:00.001Z", 1),
+    ])
+    def test_7_times_before_1970_keep_their_fraction(self, text: str, ms: int) -> None:
+        from datetime import datetime
+
+        from streams.core.fold import _ms
+        assert _ms(datetime.fromisoformat(text)) == ms
+
+    @pytest.mark.parametrize("placed", ["1970-01-01T12:00:00Z", "1969-12-30T12:00:00Z"])
+    def test_7_an_object_on_day_0_or_before_counts(self, placed: str) -> None:
+        engine = _engine_after(_one("order_defect", window=3), [_placed(1, placed)])
+        assert engine.rates("s1")["r"] == (0, 1)
+
+    def test_7_units_agree_in_the_doc_and_the_schema(self) -> None:
+        from pathlib import Path
+
+        from streams.errors import InvalidEvent
+        doc = (Path(__file__).parents[1] / "docs" / "semantics.md").read_text()
+        assert "`units` (int 1..1,000,000)" in doc
+        for units, ok in ((1, True), (1_000_000, True), (1_000_001, False), (0, False)):
+            raw = orjson.dumps({**_placed(1, "2026-03-01T12:00:00Z"), "units": units})
+            if ok:
+                decode_event(raw)
+            else:
+                with pytest.raises(InvalidEvent):
+                    decode_event(raw)
