@@ -6,6 +6,7 @@ import tomllib
 from datetime import date
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -336,3 +337,63 @@ class TestFindings:
             else:
                 with pytest.raises(InvalidEvent):
                     decode_event(raw)
+
+
+class TestFourSetsOfRates:
+    """Under a profile of two marketplaces and both channels, one seller's US and DE,
+    seller-fulfilled and FBA orders make four separate order defect rates everywhere."""
+
+    DEFECTS = {("US", "seller"): 6, ("US", "marketplace"): 0, ("DE", "seller"): 2,
+               ("DE", "marketplace"): 1}
+
+    def _result(self) -> Any:
+        from streams.core.targets import load_profile
+        from streams.offline.replay import replay_lines
+        events = []
+        n = 0
+        for (market, channel), defects in self.DEFECTS.items():
+            for i in range(120):
+                at = f"2026-03-{1 + i % 10:02d}T{10 + i % 8:02d}:00:00Z"
+                order = f"{market}-{channel}-{i}"
+                n += 1
+                events.append(_placed(n, at, order, market, channel))
+                if i < defects:
+                    n += 1
+                    events.append(_ev(n, "feedback_received", at[:11] + "23:00:00Z",
+                                      order_id=order, rating=1))
+        events.sort(key=lambda e: e["event_time"])
+        lines = ((i, orjson.dumps(e)) for i, e in enumerate(events, 1))
+        return replay_lines(lines, load_profile("amazon-us-de"), 0), load_profile("amazon-us-de")
+
+    def test_the_snapshot_and_the_view_show_four_rates(self) -> None:
+        result, _ = self._result()
+        (snap,) = result.snapshots()
+        odr = {(r.marketplace, r.channel): (r.numerator, r.denominator, r.metric)
+               for r in snap.rates if r.metric.startswith("order_defect_rate_60d.")}
+        assert odr == {k: (v, 120, f"order_defect_rate_60d.{k[0]}.{k[1]}")
+                       for k, v in self.DEFECTS.items()}
+        assert snap.marketplace_health == {"DE": "critical", "US": "critical"}
+        assert snap.account_health == "critical"
+        view = orjson.loads(msgspec.json.encode(snap))  # what GET /sellers/{id} serves
+        assert {(r["marketplace"], r["channel"]) for r in view["rates"]
+                if r["metric"].startswith("order_defect_rate_60d.")} == set(self.DEFECTS)
+
+    def test_alerts_carry_their_marketplace_and_channel(self) -> None:
+        result, _ = self._result()
+        last = {(a.marketplace, a.channel): a.status for a in result.alerts
+                if a.metric.startswith("order_defect_rate_60d.")}
+        assert last == {("US", "seller"): "breach", ("DE", "seller"): "breach",
+                        ("DE", "marketplace"): "at_risk"}
+        ids = [a.alert_id for a in result.alerts]
+        assert len(ids) == len(set(ids))
+        de = next(a for a in result.alerts if a.marketplace == "DE")
+        assert de.marketplace_health in ("at_risk", "critical")
+
+    def test_the_demo_offers_the_profile_and_shows_the_four(self) -> None:
+        from streams.cli import _parser
+        from streams.offline.report import sellers_table
+        assert _parser().parse_args(["demo"]).profile == "amazon-us-de"
+        result, profile = self._result()
+        table = sellers_table(result.snapshots(), profile)
+        for market, channel in (("US", "seller"), ("DE", "seller"), ("DE", "marketplace")):
+            assert f"order_defect_rate_60d.{market}.{channel}" in table
