@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 import orjson
@@ -343,8 +343,9 @@ class TestFourSetsOfRates:
     """Under a profile of two marketplaces and both channels, one seller's US and DE,
     seller-fulfilled and FBA orders make four separate order defect rates everywhere."""
 
-    DEFECTS = {("US", "seller"): 6, ("US", "marketplace"): 0, ("DE", "seller"): 2,
-               ("DE", "marketplace"): 1}
+    DEFECTS: ClassVar[dict[tuple[str, str], int]] = {
+        ("US", "seller"): 6, ("US", "marketplace"): 0, ("DE", "seller"): 2,
+        ("DE", "marketplace"): 1}
 
     def _result(self) -> Any:
         from streams.core.targets import load_profile
