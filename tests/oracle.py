@@ -9,6 +9,10 @@ from zoneinfo import ZoneInfo
 
 DAY = 86_400_000
 HOUR = 3_600_000
+ORDER_MAX_AGE_MS = 180 * DAY
+"""A ship confirmation later than placed + this does not count as shipping."""
+MAX_CORRECTION_MS = 30 * DAY
+"""A late event older than the clock less this is too late to apply."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
@@ -47,8 +51,21 @@ Calendars = dict[str, tuple[str, frozenset[date]]]
 
 # The calendar whose days the metric being recomputed counts in (set by `recompute` per
 # entry), and every marketplace's (for date-only promises).
-_zone: tuple[str, frozenset[date]] = ("UTC", frozenset())
+_UTC: tuple[str, frozenset[date]] = ("UTC", frozenset())
+_zone = _UTC
 _calendars: Calendars = {}
+
+
+def deploy_calendars() -> Calendars:
+    """The calendar files the engine reads by default (deploy/calendars), read here."""
+    import tomllib
+    from pathlib import Path
+
+    out = {}
+    for path in (Path(__file__).parents[1] / "deploy" / "calendars").glob("*.toml"):
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        out[path.stem] = (data["time_zone"], frozenset(data.get("holidays", [])))
+    return out
 
 
 def _local(ms: int, zone: str) -> datetime:
@@ -157,6 +174,13 @@ class OrderFacts:
         assert self.placed is not None
         return _promise_end(parse_ms(self.placed.data["promised_delivery_at"]),
                             self.placed.data["marketplace"])
+
+    @property
+    def shipped_ms(self) -> int | None:
+        """The first ship time, unless it is later than placed + ORDER_MAX_AGE (not shipping)."""
+        if self.ship_ms is None or self.ship_ms > self.placed_ms + ORDER_MAX_AGE_MS:
+            return None
+        return self.ship_ms
 
     @property
     def seller_fulfilled(self) -> bool:
@@ -301,26 +325,28 @@ def m_late_shipment(o: OrderFacts, w: int) -> Contribution:
     """Shipped after the expected ship time, or still unshipped past it."""
     if not o.seller_fulfilled:
         return None
-    if o.ship_ms is None and o.cancelled_by is not None:
+    ship_ms = o.shipped_ms
+    if ship_ms is None and o.cancelled_by is not None:
         return None
-    late = (o.ship_ms is not None and o.ship_ms > o.expected_ship_ms) or (
-        o.ship_ms is None and _passed(w, o.expected_ship_ms)
+    late = (ship_ms is not None and ship_ms > o.expected_ship_ms) or (
+        ship_ms is None and _passed(w, o.expected_ship_ms)
     )
     return (day_of(o.expected_ship_ms), late)
 
 
 def m_valid_tracking(o: OrderFacts, w: int) -> Contribution:
     """Shipped orders with a first carrier scan, by ship day, once scanned or 48 h on."""
-    if not o.seller_fulfilled or o.ship_ms is None:
+    if not o.seller_fulfilled or o.shipped_ms is None:
         return None
-    if o.tracking_ms is None and not _passed(w, o.ship_ms + 48 * HOUR):
+    ship_ms = o.shipped_ms
+    if o.tracking_ms is None and not _passed(w, ship_ms + 48 * HOUR):
         return None
-    return (day_of(o.ship_ms), o.tracking_ms is not None)
+    return (day_of(ship_ms), o.tracking_ms is not None)
 
 
 def m_on_time_delivery(o: OrderFacts, w: int) -> Contribution:
     """Tracked shipments delivered by the promised time, by promised day."""
-    if not o.seller_fulfilled or o.ship_ms is None or o.tracking_ms is None:
+    if not o.seller_fulfilled or o.shipped_ms is None or o.tracking_ms is None:
         return None
     if o.delivered_ms is None and not _passed(w, o.promised_ms):
         return None
@@ -419,66 +445,96 @@ def _object_key(e: Event) -> tuple[str, str, str]:
     raise ValueError(f"unknown event type {e.type!r}")
 
 
-def _dimensions(register: Event | None) -> tuple[str | None, str | None]:
+Folded = tuple[str, str, OrderFacts | MessageFacts | ReturnFacts]
+
+
+def _fold_all(grouped: dict[tuple[str, str, str], list[Event]]) -> list[Folded]:
+    """(kind, seller, facts) of every object."""
+    out: list[Folded] = []
+    for (kind, seller, _), evs in grouped.items():
+        if kind == "order":
+            out.append((kind, seller, fold_order(evs)))
+        elif kind == "message":
+            out.append((kind, seller, fold_message(evs)))
+        else:
+            out.append((kind, seller, fold_return(evs)))
+    return out
+
+
+def _dimensions(facts: OrderFacts | MessageFacts | ReturnFacts) -> tuple[str | None, str | None]:
     """(marketplace, channel) of an object: those of its registering event, if given."""
+    register = (facts.placed if isinstance(facts, OrderFacts) else
+                facts.received if isinstance(facts, MessageFacts) else facts.requested)
     if register is None:
         return (None, None)
     return (register.data.get("marketplace"), register.data.get("channel"))
 
 
-def _contributions(
-    grouped: dict[tuple[str, str, str], list[Event]], metric: str, w: int,
-    dims: tuple[str | None, str | None] = (None, None),
-) -> list[tuple[str, Contribution]]:
+def _contributions(folded: list[Folded], metric: str, w: int,
+                   dims: tuple[str | None, str | None] = (None, None),
+                   ) -> list[tuple[str, Contribution]]:
     """(seller, contribution) of every object the metric applies to that matches the
     (marketplace, channel) filter (None: any)."""
     out: list[tuple[str, Contribution]] = []
-    for (kind, seller, _), evs in grouped.items():
-        facts: Any
-        if kind == "order" and metric in ORDER_METRICS:
-            facts, fn, register = (o := fold_order(evs)), ORDER_METRICS[metric], o.placed
-        elif kind == "message" and metric in MESSAGE_METRICS:
-            facts, fn, register = (m := fold_message(evs)), MESSAGE_METRICS[metric], m.received
-        elif kind == "return" and metric in RETURN_METRICS:
-            facts, fn, register = (r := fold_return(evs)), RETURN_METRICS[metric], r.requested
-        else:
+    for kind, seller, facts in folded:
+        if dims != (None, None) and not all(
+                want is None or want == got
+                for want, got in zip(dims, _dimensions(facts), strict=True)):
             continue
-        have = _dimensions(register)
-        if all(want is None or want == got for want, got in zip(dims, have, strict=True)):
-            out.append((seller, fn(facts, w)))
+        if kind == "order" and metric in ORDER_METRICS:
+            assert isinstance(facts, OrderFacts)
+            out.append((seller, ORDER_METRICS[metric](facts, w)))
+        elif kind == "message" and metric in MESSAGE_METRICS:
+            assert isinstance(facts, MessageFacts)
+            out.append((seller, MESSAGE_METRICS[metric](facts, w)))
+        elif kind == "return" and metric in RETURN_METRICS:
+            assert isinstance(facts, ReturnFacts)
+            out.append((seller, RETURN_METRICS[metric](facts, w)))
     return out
 
 
-def recompute(
-    events: list[dict[str, Any]], entries: list[Entry], allowed_lateness_ms: int,
-    calendars: Calendars | None = None, default_calendar: str | None = None,
-) -> tuple[int, dict[tuple[str, str], tuple[int, int]]]:
-    """Final watermark and (numerator, denominator) per (seller, entry) from scratch.
-
-    An entry filtered on a marketplace counts in that marketplace's calendar (days in its
-    zone, its holidays); any other in `default_calendar`'s (UTC when None)."""
-    global _zone, _calendars
-    _calendars = calendars or {}
-    none = ("UTC", frozenset[date]())
+def _check_metrics(entries: list[Entry]) -> None:
     unknown = {e[1] for e in entries} - {*ORDER_METRICS, *MESSAGE_METRICS, *RETURN_METRICS}
     if unknown:
         raise ValueError(f"unknown metrics {sorted(unknown)}")
-    evs = _dedupe(events)
-    if not evs:
-        raise ValueError("the watermark is undefined without events")
-    w = max(e.ms for e in evs) - allowed_lateness_ms
+
+
+def group_objects(events: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[Event]]:
+    """The deduplicated events of each object, keyed (kind, seller, object id)."""
     grouped: dict[tuple[str, str, str], list[Event]] = defaultdict(list)
-    for e in evs:
+    for e in _dedupe(events):
         grouped[_object_key(e)].append(e)
-    sellers = {e.data["seller_id"] for e in evs}
+    return grouped
+
+
+def window_of(clock_ms: int, window_days: int, lag_days: int) -> tuple[int, int]:
+    """First and last day (inclusive) of a window at a clock."""
+    end = day_of(clock_ms) - lag_days
+    return end - window_days + 1, end
+
+
+def rates_at(
+    events: list[dict[str, Any]], entries: list[Entry], clock_ms: int,
+    calendars: Calendars | None = None, default_calendar: str | None = None,
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """(numerator, denominator) per (seller, entry) of the events folded, at clock C.
+
+    An entry filtered on a marketplace counts in that marketplace's calendar (days in its
+    zone, its holidays); any other in `default_calendar`'s (UTC when None). `calendars`
+    None: those of deploy/calendars, as the engine's default."""
+    global _zone, _calendars
+    _calendars = deploy_calendars() if calendars is None else calendars
+    _check_metrics(entries)
+    grouped = group_objects(events)
+    sellers = {seller for _, seller, _ in grouped}
+    folded = _fold_all(grouped)
     result: dict[tuple[str, str], tuple[int, int]] = {}
     for entry_name, metric, window_days, lag_days, *filters in entries:
         dims = (filters[0], filters[1]) if filters else (None, None)
-        _zone = _calendars.get(dims[0] or default_calendar or "", none)
-        end = day_of(w) - lag_days
-        start = end - window_days + 1
+        _zone = _calendars.get(dims[0] or default_calendar or "", _UTC)
+        start, end = window_of(clock_ms, window_days, lag_days)
         totals = {seller: [0, 0] for seller in sellers}
-        for seller, contribution in _contributions(grouped, metric, w, dims):
+        for seller, contribution in _contributions(folded, metric, clock_ms, dims):
             if contribution is None:
                 continue
             anchor, in_numerator = contribution
@@ -487,5 +543,87 @@ def recompute(
                 totals[seller][1] += 1
         for seller, (num, den) in totals.items():
             result[(seller, entry_name)] = (num, den)
-    _zone = none
-    return w, result
+    _zone = _UTC
+    return result
+
+
+def recompute(
+    events: list[dict[str, Any]], entries: list[Entry], allowed_lateness_ms: int,
+    calendars: Calendars | None = None, default_calendar: str | None = None,
+) -> tuple[int, dict[tuple[str, str], tuple[int, int]]]:
+    """Clock (max event time less the lateness) and the rates at it, from scratch."""
+    _check_metrics(entries)
+    evs = _dedupe(events)
+    if not evs:
+        raise ValueError("the watermark is undefined without events")
+    w = max(e.ms for e in evs) - allowed_lateness_ms
+    return w, rates_at(events, entries, w, calendars, default_calendar)
+
+
+# ---------------------------------------------------------------- arrivals
+
+ON_TIME = "on_time"
+LATE = "late"
+TOO_LATE = "too_late"
+FUTURE = "future"
+
+
+@dataclass
+class Arrivals:
+    """What the replay driver's one clock makes of an arrival sequence."""
+
+    fates: list[str]
+    """Per arrival: on_time, late (applied as a correction), too_late or future."""
+    clocks: list[int | None]
+    """Per arrival, the clock C in force when it arrived (None before the first event)."""
+    final_clock_ms: int | None
+    """The clock after the flush: the greatest event time accepted (None if none)."""
+
+    def applied(self, arrivals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The arrivals that are applied (on time or late)."""
+        return [e for e, f in zip(arrivals, self.fates, strict=True) if f in (ON_TIME, LATE)]
+
+    def rejected(self, arrivals: list[dict[str, Any]], fate: str) -> list[dict[str, Any]]:
+        """The arrivals dead-lettered with a reason."""
+        return [e for e, f in zip(arrivals, self.fates, strict=True) if f == fate]
+
+
+def classify(
+    arrivals: list[dict[str, Any]],
+    allowed_lateness_ms: int,
+    now_ms: int | None = None,
+    max_future_skew_ms: int = 300_000,
+) -> Arrivals:
+    """The fate of each arrival under the replay driver's clock rule (docs/semantics.md).
+
+    W = greatest event time accepted so far less the lateness; after each event the
+    clock C moves to W. An event later than now + skew is `future` (and moves nothing);
+    one with event_time < W at its arrival is late, and too late if event_time < C - 30 days.
+    """
+    fates: list[str] = []
+    clocks: list[int | None] = []
+    max_seen: int | None = None
+    for raw in arrivals:
+        t = parse_ms(raw["event_time"])
+        clock = None if max_seen is None else max_seen - allowed_lateness_ms
+        clocks.append(clock)
+        if now_ms is not None and t > now_ms + max_future_skew_ms:
+            fates.append(FUTURE)
+        elif clock is not None and t < clock:
+            fates.append(TOO_LATE if t < clock - MAX_CORRECTION_MS else LATE)
+        else:
+            fates.append(ON_TIME)
+            max_seen = t if max_seen is None else max(max_seen, t)
+    return Arrivals(fates, clocks, max_seen)
+
+
+def turns_at(events: list[dict[str, Any]], deadline_ms: int) -> bool:
+    """True when some object's contribution to some metric changes as the clock passes
+    the deadline (between clock d and d + 1): the deadline is still pending there."""
+    for kind, _, facts in _fold_all(group_objects(events)):
+        metrics: dict[str, Any] = {"order": ORDER_METRICS, "message": MESSAGE_METRICS,
+                                   "return": RETURN_METRICS}[kind]
+        for fn in metrics.values():
+            if fn(facts, deadline_ms) != fn(facts, deadline_ms + 1):
+                return True
+    return False

@@ -1,9 +1,18 @@
 """Hypothesis strategies for small, colliding, edge-case-heavy seller event logs."""
 
+import os
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from hypothesis import Phase, settings
 from hypothesis import strategies as st
+from oracle import turns_at
+
+if os.environ.get("PROOF_NO_SHRINK"):
+    # Diagnosis on a busy machine: report the first failing example as found.
+    settings.register_profile("no-shrink", phases=[Phase.explicit, Phase.reuse,
+                                                    Phase.generate])
+    settings.load_profile("no-shrink")
 
 DAY = 86_400_000
 HOUR = 3_600_000
@@ -13,6 +22,17 @@ END_MS = START_MS + SPAN_MS
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 SELLER_POOL = ("s1", "S-2", "acme.eu:3", "z_9")
+CLOCK_SELLER = "zz-clock"
+"""Owner of the tick events that move the clock; it never counts anywhere."""
+ORDER_MAX_AGE_MS = 180 * DAY
+VERY_LATE_SHIP = (116 * DAY, ORDER_MAX_AGE_MS - 1, ORDER_MAX_AGE_MS, ORDER_MAX_AGE_MS + 1,
+                  200 * DAY)
+EPOCH_START_MS = -31 * DAY  # 1969-12-01T00:00:00Z, a Monday: stories cross 1970
+FUTURE_MS = 32_503_680_000_000 + 123_456_789  # early in the year 2999
+SPANS = ("dense", "dense", "long", "comeback", "epoch", "mixed")
+"""How a seller's stories spread: in 40 days of 2026; over 260 days (past every retention
+horizon); a burst, silence, a burst 230+ days later (forgotten, then back); around 1970;
+any of those per story."""
 ORDER_IDS = tuple(f"o{i}" for i in range(6))
 MESSAGE_IDS = tuple(f"m{i}" for i in range(4))
 RETURN_IDS = tuple(f"r{i}" for i in range(4))
@@ -128,8 +148,9 @@ def _event(seller: str, event_type: str, ms: int, **fields: Any) -> Event:
 
 
 @st.composite
-def order_story(draw: Draw, seller: str, order_id: str) -> list[Event]:
-    """All events of one order: possibly without placed, with conflicts and deadline hits."""
+def order_story(draw: Draw, seller: str, order_id: str, months: bool = False) -> list[Event]:
+    """All events of one order: possibly without placed, with conflicts and deadline hits;
+    with `months`, sometimes shipped months later (around the 180-day maximum age)."""
     placed_ms = draw(any_time())
     expected_ship = placed_ms + draw(st.sampled_from((0, HOUR, DAY, 2 * DAY, 3 * DAY + 1)))
     # A promise far ahead (a bad date) spreads a seller's buckets wider than one dense run.
@@ -151,8 +172,8 @@ def order_story(draw: Draw, seller: str, order_id: str) -> list[Event]:
                 order_id=order_id,
                 marketplace=draw(st.sampled_from(("US", "DE", "JP"))),
                 channel=draw(st.sampled_from(("seller", "seller", "seller", "marketplace"))),
-                expected_ship_at=draw(rfc3339(ship_at)),
-                promised_delivery_at=draw(rfc3339(promise_at)),
+                _ship_ms=ship_at,
+                _promise_ms=promise_at,
                 units=draw(st.integers(1, 5)),
             )
         )
@@ -169,6 +190,9 @@ def order_story(draw: Draw, seller: str, order_id: str) -> list[Event]:
             )
         )
     ship_times = [draw(near(expected_ship)) for _ in range(draw(st.sampled_from((0, 1, 1, 2))))]
+    if months and draw(st.integers(0, 3)) == 0:
+        # An order open for months: shipped around the 180-day maximum age, or 116 days on.
+        ship_times.append(placed_ms + draw(st.sampled_from(VERY_LATE_SHIP)))
     for t in ship_times:
         events.append(
             _event(
@@ -304,28 +328,60 @@ def return_story(draw: Draw, seller: str, return_id: str, order_ids: list[str]) 
 
 
 @st.composite
-def _seller_events(draw: Draw, seller: str) -> list[Event]:
-    order_ids = draw(st.lists(st.sampled_from(ORDER_IDS), max_size=4, unique=True))
-    events: list[Event] = []
-    for order_id in order_ids:
-        events += draw(order_story(seller, order_id))
-    for message_id in draw(st.lists(st.sampled_from(MESSAGE_IDS), max_size=3, unique=True)):
-        events += draw(message_story(seller, message_id, order_ids))
-    for return_id in draw(st.lists(st.sampled_from(RETURN_IDS), max_size=3, unique=True)):
-        events += draw(return_story(seller, return_id, order_ids))
+def _shift(draw: Draw, span: str) -> int:
+    """How far one story moves from the dense 40 days of 2026."""
+    if span == "mixed":
+        span = draw(st.sampled_from(SPANS[:-1]))
+    if span == "long":
+        return draw(st.integers(0, 220)) * DAY + draw(st.sampled_from((0, 0, 1, -1, HOUR)))
+    if span == "comeback":
+        return draw(st.sampled_from((0, 0, 235 * DAY, 236 * DAY + 7)))
+    if span == "epoch":
+        return EPOCH_START_MS - START_MS + draw(st.integers(-3, 3)) * DAY
+    return 0
+
+
+def _moved(events: list[Event], by: int) -> list[Event]:
+    for e in events:
+        for key in ("_ms", "_ship_ms", "_promise_ms"):
+            if key in e:
+                e[key] += by
     return events
 
 
 @st.composite
-def event_logs(draw: Draw) -> list[Event]:
-    """A non-empty event log (list of event dicts with unique event_ids) for 1-3 sellers."""
+def _seller_events(draw: Draw, seller: str, span: str) -> list[Event]:
+    order_ids = draw(st.lists(st.sampled_from(ORDER_IDS), max_size=4, unique=True))
+    events: list[Event] = []
+    for order_id in order_ids:
+        story = draw(order_story(seller, order_id, months=span != "dense"))
+        events += _moved(story, draw(_shift(span)))
+    for message_id in draw(st.lists(st.sampled_from(MESSAGE_IDS), max_size=3, unique=True)):
+        events += _moved(draw(message_story(seller, message_id, order_ids)), draw(_shift(span)))
+    for return_id in draw(st.lists(st.sampled_from(RETURN_IDS), max_size=3, unique=True)):
+        events += _moved(draw(return_story(seller, return_id, order_ids)), draw(_shift(span)))
+    return events
+
+
+@st.composite
+def event_logs(draw: Draw, spans: tuple[str, ...] = ("dense",),
+               future: bool = False) -> list[Event]:
+    """A non-empty event log (list of event dicts with unique event_ids) for 1-3 sellers.
+
+    `spans`: how each seller's stories spread in time (SPANS); `future`: sometimes copies
+    of events dated in the year 2999 (a producer with a broken clock).
+    """
     sellers = draw(st.lists(st.sampled_from(SELLER_POOL), min_size=1, max_size=3, unique=True))
     drafts: list[Event] = []
     for seller in sellers:
-        drafts += draw(_seller_events(seller))
+        drafts += draw(_seller_events(seller, draw(st.sampled_from(spans), label="span")))
     if not drafts:
         # A log needs at least one event to define a watermark.
         drafts.append(_event(sellers[0], "delivered", draw(any_time()), order_id="o0"))
+    if future:
+        for _ in range(draw(st.sampled_from((0, 1, 1, 2)))):
+            copy = dict(draw(st.sampled_from(drafts)))
+            drafts.append(_moved([copy], FUTURE_MS + draw(st.integers(0, DAY)) - copy["_ms"])[0])
     # Ids from a shuffled numbering without padding, so string order ("e10" < "e9")
     # disagrees with generation order when same-time LWW writes are tie-broken by id.
     numbers = draw(st.permutations(range(len(drafts))))
@@ -334,6 +390,9 @@ def event_logs(draw: Draw) -> list[Event]:
         ms = draft.pop("_ms")
         event = {"event_id": f"e{number}", "type": draft.pop("type")}
         event["event_time"] = draw(rfc3339(ms))
+        if "_ship_ms" in draft:
+            draft["expected_ship_at"] = draw(rfc3339(draft.pop("_ship_ms")))
+            draft["promised_delivery_at"] = draw(rfc3339(draft.pop("_promise_ms")))
         event.update(draft)
         events.append(event)
     return events
@@ -349,20 +408,29 @@ def event_ms(event: Event) -> int:
     return text_ms(event["event_time"])
 
 
-def _deadlines(events: list[Event]) -> list[int]:
-    """Deadline instants a log's metrics compare the watermark against."""
-    out: list[int] = []
+def deadlines_of(events: list[Event]) -> list[tuple[int, Event]]:
+    """Every deadline instant a log's metrics compare the clock against, with the event
+    that set it (placed: expected ship and promised delivery; shipped: the 48-hour scan;
+    message: 24 and 48 hours; return: the 48-hour decision, the refund's business days)."""
+    out: list[tuple[int, Event]] = []
     for e in events:
         t = event_ms(e)
         if e["type"] == "order_placed":
-            out += [text_ms(e["expected_ship_at"]), text_ms(e["promised_delivery_at"])]
+            out += [(text_ms(e["expected_ship_at"]), e), (text_ms(e["promised_delivery_at"]), e)]
+        elif e["type"] == "shipment_confirmed":
+            out.append((t + 48 * HOUR, e))
         elif e["type"] == "message_received":
-            out += [t + 24 * HOUR, t + 48 * HOUR]
+            out += [(t + 24 * HOUR, e), (t + 48 * HOUR, e)]
         elif e["type"] == "return_requested":
-            out.append(t + 48 * HOUR)
+            out.append((t + 48 * HOUR, e))
         elif e["type"] == "return_received":
-            out.append(_plus_business_days(t, 2))
+            out.append((_plus_business_days(t, 2), e))
     return out
+
+
+def _deadlines(events: list[Event]) -> list[int]:
+    """Deadline instants a log's metrics compare the watermark against."""
+    return [d for d, _ in deadlines_of(events)]
 
 
 @st.composite
@@ -401,3 +469,58 @@ def delivered(draw: Draw, events: list[Event], lateness_ms: int) -> list[Event]:
     tiebreak = draw(st.permutations(range(len(keyed))))
     order = sorted(range(len(keyed)), key=lambda i: (keyed[i][0], tiebreak[i]))
     return [keyed[i][1] for i in order]
+
+
+LATE_DELAYS = (1, HOUR, 2 * DAY, 29 * DAY, 30 * DAY, 31 * DAY, 45 * DAY, 300 * DAY)
+"""How far past the lateness a late copy may come: a correction, or past the 30-day
+horizon (too late)."""
+
+
+def _tick(number: int, ms: int) -> Event:
+    """An event that moves the clock and counts nowhere (a message needing no reply)."""
+    return {"event_id": f"tick{number}", "type": "message_received",
+            "event_time": _ms_to_text(ms, 0, True, True), "seller_id": CLOCK_SELLER,
+            "message_id": f"tick{number}", "needs_reply": False}
+
+
+def _rival(event: Event) -> Event:
+    """A copy of an event under a smaller id at the same time: it loses every LWW tie and
+    sets no first time earlier, so it changes no fact, but it makes its object be looked at."""
+    return {**event, "event_id": "d-" + event["event_id"]}
+
+
+@st.composite
+def arrivals(draw: Draw, events: list[Event], lateness_ms: int, late: bool = True,
+             probes: bool = True) -> list[Event]:
+    """An arrival order of the events, with redeliveries; with `late`, some events come
+    later than the lateness (some past the 30-day correction horizon); with `probes`, the
+    clock is stepped exactly onto deadlines of the log (and 1 ms either side) by a tick
+    event, and an event of the deadline's object (a redelivery, or a rival that changes
+    no fact) arrives right after, late, so its object is recomputed at that very clock.
+
+    Each copy gets the key t + delay; arrival is by key. With delay <= lateness nothing is
+    late (see `delivered`).
+    """
+    keyed: list[tuple[int, int, Event]] = []
+    for event in events:
+        copies = 2 if draw(st.integers(0, 4)) == 0 else 1
+        for _ in range(copies):
+            delay = draw(st.integers(0, lateness_ms))
+            if late and draw(st.integers(0, 7)) == 0:
+                delay = lateness_ms + draw(st.sampled_from(LATE_DELAYS))
+            keyed.append((event_ms(event) + delay, 1, dict(event)))
+    if probes:
+        targets = deadlines_of(events)
+        # Mostly deadlines still pending there, where a comparison with the clock decides.
+        targets = [(d, e) for d, e in targets if turns_at(events, d)] or targets
+        for n in range(draw(st.integers(0, 4)) if targets else 0):
+            d, owner = draw(st.sampled_from(targets))
+            tick_at = d + draw(st.sampled_from((-1, 0, 1))) + lateness_ms
+            keyed.append((tick_at, 0, _tick(n, tick_at)))
+            follower = dict(owner) if draw(st.booleans()) else _rival(owner)
+            keyed.append((tick_at, 2, follower))
+    # Equal keys arrive in any order, except that a probe's follower comes right after its
+    # tick: ties are broken by a drawn permutation within each rank.
+    tiebreak = draw(st.permutations(range(len(keyed))))
+    order = sorted(range(len(keyed)), key=lambda i: (keyed[i][0], keyed[i][1], tiebreak[i]))
+    return [keyed[i][2] for i in order]

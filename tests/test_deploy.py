@@ -421,10 +421,20 @@ def test_the_broker_is_the_kafka_version_of_deploy_kafka() -> None:
     assert compose()["services"]["kafka"]["image"] == f"apache/kafka:{version.group(1)}"
 
 
-def test_the_simulators_calendar_starts_from_now() -> None:
+def test_the_simulators_calendar_ends_now() -> None:
+    # Relative to now, and ending there: no event from the future (dead letter `future`).
     command = compose()["services"]["simulator"]["command"]
     assert command[:4] == ["sellerperf", "simulate", "--to", "kafka"]
-    assert "--start" in command and command[command.index("--start") + 1] == "now", command
+    start = command[command.index("--start") + 1]
+    days = int(command[command.index("--days") + 1])
+    assert start == f"now-{days}d", command
+
+
+def test_the_workers_restart_after_a_failed_batch() -> None:
+    services = compose()["services"]
+    workers = [s for s in services.values() if s.get("command") == ["sellerperf", "worker"]]
+    assert len(workers) == 2
+    assert all(w.get("restart") == "on-failure" for w in workers), workers
 
 
 def test_the_dashboard_has_the_name_the_readme_and_compose_give_it() -> None:

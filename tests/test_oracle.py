@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from oracle import DAY, HOUR, add_business_days, day_of, parse_ms, recompute
+from oracle import DAY, HOUR, add_business_days, classify, day_of, parse_ms, recompute
 
 T0 = 1_767_571_200_000  # 2026-01-05T00:00:00Z, a Monday
 D0 = 20_458  # day_of(T0)
@@ -477,3 +477,31 @@ def test_duplicates_and_order_do_not_matter() -> None:
 def test_conflicting_duplicate_is_rejected() -> None:
     with pytest.raises(ValueError, match="reused"):
         recompute([tick(T0), tick(T0 + 1)], [("od", "order_defect", 30, 0)], 0)
+
+
+def test_a_ship_confirmation_past_the_maximum_age_is_not_shipping() -> None:
+    # Placed at P, due to ship a day later; shipped exactly 180 days on counts (late),
+    # 1 ms later it does not: the order stays unshipped (late, and no tracking rate).
+    limit = P + 180 * DAY
+    shipped = [placed(P), _ship("s", limit), tick(limit + 3 * DAY)]
+    assert rate(shipped, "late_shipment", window=200) == (1, 1)
+    assert rate(shipped, "valid_tracking") == (0, 1)
+    unshipped = [placed(P), _ship("s", limit + 1), tick(limit + 3 * DAY)]
+    assert rate(unshipped, "late_shipment", window=200) == (1, 1)
+    assert rate(unshipped, "valid_tracking") == (0, 0)
+    # Cancelled and shipped too late: it counts nowhere for late shipment.
+    cancel = _o("c", "order_cancelled", 1, cancelled_by="buyer", reason="r")
+    assert rate([*unshipped, cancel], "late_shipment", window=200) == (0, 0)
+
+
+def test_classify_follows_the_one_clock_rule() -> None:
+    # lateness 1 h: W = newest - 1 h; late below W, too late below W - 30 days, future
+    # beyond now + skew (and moves nothing).
+    events = [tick(T0 + 40 * DAY, "a"), tick(T0 + 40 * DAY - HOUR - 1, "b"),
+              tick(T0 + 40 * DAY - HOUR, "c"), tick(T0 + 10 * DAY - HOUR - 1, "d"),
+              tick(T0 + 10 * DAY - HOUR, "e"), tick(T0 + 41 * DAY + 301_000, "f"),
+              tick(T0 + 41 * DAY + 300_000, "g")]
+    fate = classify(events, HOUR, now_ms=T0 + 41 * DAY)
+    assert fate.fates == ["on_time", "late", "on_time", "too_late", "late", "future", "on_time"]
+    assert fate.clocks[1] == T0 + 40 * DAY - HOUR
+    assert fate.final_clock_ms == T0 + 41 * DAY + 300_000

@@ -7,9 +7,10 @@ from typing import Any
 import orjson
 from cold import DictCold
 from hypothesis import HealthCheck, given, settings
+from hypothesis import event as note
 from hypothesis import strategies as st
-from oracle import recompute
-from strategies import _deadlines, allowed_lateness, delivered, event_logs, event_ms
+from oracle import rates_at, recompute, turns_at
+from strategies import allowed_lateness, deadlines_of, delivered, event_logs, event_ms
 
 from streams.core.alerts import Alert
 from streams.core.events import decode_event
@@ -122,11 +123,26 @@ def test_rates_equal_brute_force_for_shuffled_duplicated_logs(data: st.DataObjec
     assert part.engine.clock_ms == clock
     assert engine_rates(part) == counted(expected)
 
-    # Moved on with no event, to a deadline or 1 ms either side: deadlines fire strictly after.
-    later = [d + k - clock for d in _deadlines(log) for k in (-1, 0, 1) if d + k > clock]
-    step = data.draw(st.sampled_from(later) if later else st.integers(1, 10**9))
-    part.engine.advance(clock + step)
-    assert engine_rates(part) == counted(recompute(log, ENTRIES, -step)[1])
+    # Moved on with no event onto a deadline or 1 ms either side (deadlines pass strictly
+    # after), then a redelivery of the event that set the deadline, or a rival copy that
+    # changes no fact, is applied late at that very clock: the object is recomputed there.
+    later = [(d, k, owner) for d, owner in deadlines_of(log) for k in (-1, 0, 1)
+             if d + k > clock]
+    if not later:
+        return
+    # Mostly onto a deadline still pending there, where a comparison with the clock decides.
+    pending = [(d, k, owner) for d, k, owner in later if turns_at(log, d)]
+    d, k, owner = data.draw(st.sampled_from(pending or later), label="clock onto")
+    at = d + k
+    note(f"clock onto {owner['type']} deadline {k:+d}, pending={bool(pending)}")
+    part.engine.advance(at)
+    assert part.engine.clock_ms == at
+    assert engine_rates(part) == counted(rates_at(log, ENTRIES, at))
+    rival = {**owner, "event_id": "d-" + owner["event_id"]}
+    copy = dict(owner) if data.draw(st.booleans()) else rival
+    part.engine.apply(decode_event(orjson.dumps(copy)))
+    assert part.engine.clock_ms == at
+    assert engine_rates(part) == counted(rates_at([*log, copy], ENTRIES, at))
 
 
 @settings(max_examples=100, deadline=None)
@@ -147,3 +163,36 @@ def test_delivery_order_does_not_change_the_alerts(data: st.DataObject) -> None:
     assert first.engine.open_objects() == second.engine.open_objects()
     for seller in first.engine.sellers:
         assert snapshot(first.engine, seller) == snapshot(second.engine, seller), seller
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_late_copy_on_a_deadline_is_judged_by_the_clock_there(data: st.DataObject) -> None:
+    # The clock stops exactly on a pending deadline (or 1 ms either side): only what had
+    # happened by then is applied, then a redelivery (or a rival copy that changes no
+    # fact) of the event that set the deadline arrives late, so its object is recomputed
+    # at that clock. A deadline d has passed only when the clock is > d.
+    log = data.draw(event_logs())
+    candidates = []
+    for d, owner in deadlines_of(log):
+        prefix = [e for e in log if event_ms(e) <= d]
+        if owner in prefix and turns_at(prefix, d):
+            candidates.append((d, owner, prefix))
+    if not candidates:
+        return
+    # Each kind of deadline as often as the others (the scan and the reply are rarer).
+    kind = data.draw(st.sampled_from(sorted({o["type"] for _, o, _ in candidates})))
+    d, owner, prefix = data.draw(
+        st.sampled_from([c for c in candidates if c[1]["type"] == kind]), label="deadline")
+    at = d + data.draw(st.sampled_from((0, 0, -1, 1)), label="clock - deadline")
+    note(f"clock onto {owner['type']} deadline {at - d:+d}")
+    part = run(data.draw(delivered(prefix, 0)), 0)
+    part.flush()
+    at = max(at, part.engine.clock_ms)
+    part.engine.advance(at)
+    assert engine_rates(part) == counted(rates_at(prefix, ENTRIES, at))
+    rival = {**owner, "event_id": "d-" + owner["event_id"]}
+    copy = dict(owner) if data.draw(st.booleans()) else rival
+    part.engine.apply(decode_event(orjson.dumps(copy)))
+    assert part.engine.clock_ms == at
+    assert engine_rates(part) == counted(rates_at([*prefix, copy], ENTRIES, at))

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import logging
+
+import msgspec
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 
 import streams.kafka.runtime as runtime_module
-from streams.core.outputs import snapshot
+from streams.core.outputs import DEAD_LETTER_MAX_VALUE_BYTES, DeadLetter, snapshot
 from streams.core.targets import load_profile
+from streams.kafka.observability import BrokerOutages
 from streams.kafka.runtime import Record, Runtime, read_to_end
+from streams.kafka.settings import Settings, SettingsError, fail_stage
 
 TOPICS = ("orders", "shipments", "messages", "refunds")
 
@@ -240,3 +248,145 @@ def test_restoring_from_a_store_out_of_key_order_fails_rather_than_split_a_selle
     with pytest.raises(RuntimeError, match="key order"):
         runtime().ensure(0, Unordered())
     assert runtime().ensure(0, store).part.engine.open_objects() > 100
+
+
+def test_assigned_partitions_are_restoring_until_restored_and_ready_after() -> None:
+    rt = Runtime(load_profile("amazon-us"), 60_000, 4, TOPICS)
+    rt.assign({0, 2})
+    assert rt.partition_states() == {0: "restoring", 2: "restoring"}
+    assert rt.restoring() == {0, 2}
+    rt.ensure(2, {})
+    assert rt.partition_states() == {0: "restoring", 2: "ready"}
+    assert rt.restoring() == {0} and list(rt.active) == [2]
+    rt.drop(2)
+    assert rt.partition_states() == {0: "restoring"} and not rt.active
+
+
+def test_a_restored_partition_answers_the_view_before_any_new_record() -> None:
+    rt, store = runtime(), {}
+    out = rt.process([Record("orders", 0, i, b"S1", placed(i, 5 + i)) for i in range(3)],
+                     lambda p: store, lambda t, p: True)
+    _save(out.writes[0], store)
+    _save(rt.flush_idle(lambda t, p: True, now_s=100.0, idle_s=1.0).writes[0], store)
+    again = runtime()
+    again.assign({0})
+    assert again.view("S1") is None
+    again.ensure(0, store)  # what the worker does once table recovery completes
+    assert again.view("S1") == rt.view("S1") is not None
+
+
+class TestDeadLetters:
+    """Dead letters of any input fit the topic."""
+
+    def test_an_oversized_value_keeps_a_prefix_with_its_size_and_hash(self) -> None:
+        huge = b"{" + b"\xff" * 900_000
+        out = runtime().process([Record("orders", 0, 0, b"S1", huge)], lambda p: {},
+                                lambda t, p: True)
+        (whole,) = out.dead_letters
+        assert whole.payload == "full" and base64.b64decode(whole.value_base64) == huge
+        letter = whole.fitted(DEAD_LETTER_MAX_VALUE_BYTES)
+        kept = base64.b64decode(letter.value_base64)
+        assert letter.payload == "truncated" and huge.startswith(kept)
+        assert len(kept) == DEAD_LETTER_MAX_VALUE_BYTES // 3 * 3
+        assert letter.original_size_bytes == len(huge)
+        assert letter.original_sha256 == hashlib.sha256(huge).hexdigest()
+        assert len(msgspec.json.encode(letter)) < 512 * 1024
+
+    @pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 6, 7])
+    def test_a_small_value_is_kept_whole(self, size: int) -> None:
+        raw = bytes(range(size))
+        letter = DeadLetter.of(raw, "not_json", "e", None, "f", None, 1).fitted(6)
+        assert base64.b64decode(letter.value_base64) == raw[:6]
+        assert letter.payload == ("full" if size <= 6 else "truncated")
+
+    def test_an_oversized_key_and_its_error_are_cut(self) -> None:
+        key = b"K" * 300_000
+        out = runtime().process([Record("orders", 0, 0, key, placed(1, 5))], lambda p: {},
+                                lambda t, p: True)
+        (letter,) = out.dead_letters
+        assert letter.reason == "key_mismatch" and letter.key_truncated
+        assert letter.key == "K" * 1024 and len(letter.error) < 2100
+
+    def test_a_record_written_before_the_new_fields_still_decodes(self) -> None:
+        old = (b'{"reason":"not_json","error":"e","field":null,"source":"orders",'
+               b'"partition":0,"offset":1,"key":null,"value_base64":"e30="}')
+        letter = msgspec.json.decode(old, type=DeadLetter)
+        assert letter.payload == "full" and letter.original_sha256 is None
+
+
+class TestBrokerOutages:
+    """A broker outage logs one line when it starts and one when it ends."""
+
+    def outages(self, clock: list[float]) -> tuple[BrokerOutages, CollectorRegistry,
+                                                   list[logging.LogRecord]]:
+        registry = CollectorRegistry()
+        said: list[logging.LogRecord] = []
+        log = logging.getLogger("test.outages")
+        log.propagate = False
+        log.handlers = [_ListHandler(said)]
+        return BrokerOutages(registry, log, clock=lambda: clock[0]), registry, said
+
+    def test_a_flood_of_client_errors_is_one_warning_each_way(self) -> None:
+        clock = [100.0]
+        outages, registry, said = self.outages(clock)
+        client = "aiokafka.conn"
+        first = _record(client, "Unable connect to node with id 1: Connect call failed")
+        assert outages.filter(first) is False
+        assert outages.active and len(said) == 1 and "unreachable" in said[0].getMessage()
+        for i in range(1000):
+            clock[0] = 100.0 + i * 0.025
+            assert not outages.filter(_record(client, "Failed fetch messages: NodeNotReady"))
+        assert outages.filter(_record(client, "Heartbeat ok", logging.INFO))
+        outages.answered()  # the client is not quiet yet
+        assert outages.active
+        clock[0] = 130.0
+        outages.answered()
+        assert not outages.active and len(said) == 2
+        assert "after an outage of 30.0 s (1000 client errors" in said[1].getMessage()
+        assert registry.get_sample_value("sellerperf_broker_outages_total") == 1
+        assert registry.get_sample_value("sellerperf_broker_outage_seconds_total") == 30.0
+        assert registry.get_sample_value("sellerperf_broker_outage_ongoing_seconds") == 0
+        assert registry.get_sample_value("sellerperf_broker_client_errors_hidden_total") == 1000
+
+    def test_other_warnings_pass_and_a_timer_overlap_from_the_outage_does_not(self) -> None:
+        clock = [0.0]
+        outages, _, said = self.outages(clock)
+        assert outages.filter(_record("aiokafka.consumer", "Topic x is not available"))
+        outages.filter(_record("aiokafka", "Unable to update metadata from [1]"))
+        clock[0] = 20.0
+        outages.answered()
+        clock[0] = 21.0
+        overlap = logging.LogRecord("mode.timers", logging.WARNING, "", 0,
+                                    "Timer %s is overlapping (interval=%r runtime=%r)",
+                                    ("commit", 1.0, 12.0), None)
+        assert not outages.filter(overlap)  # it ran from 9 s, in the outage
+        clock[0] = 100.0
+        assert outages.filter(overlap)  # a slow commit of its own: logged
+        assert len(said) == 2
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, into: list[logging.LogRecord]) -> None:
+        super().__init__()
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record)
+
+
+def _record(name: str, message: str, level: int = logging.ERROR) -> logging.LogRecord:
+    return logging.LogRecord(name, level, "", 0, message, (), None)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("", None), ("publish:3", ("publish", 3)), ("ack:1", ("ack", 1))])
+def test_a_failure_to_inject_is_read_from_its_setting(
+    value: str, expected: tuple[str, int] | None
+) -> None:
+    assert fail_stage(value) == expected
+
+
+@pytest.mark.parametrize("value", ["publish", "publish:0", "fly:1", "state:x"])
+def test_a_malformed_failure_to_inject_is_refused_naming_the_setting(value: str) -> None:
+    with pytest.raises(SettingsError, match=f"SELLERPERF_FAIL_AT: got '{value}'"):
+        Settings.from_env({"SELLERPERF_FAIL_AT": value})

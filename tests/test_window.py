@@ -407,3 +407,35 @@ def test_a_ship_confirmation_after_the_max_age_does_not_ship_the_order(amazon, e
     engine.apply(ev.shipped("o", T0 + 181 * DAY_MS))
     engine.apply(ev.make("tracking_validated", T0 + 181 * DAY_MS + 1, order_id="o"))
     assert engine.rates("s1")["valid_tracking_rate_30d"] == (0, 0)
+
+
+@pytest.mark.parametrize("profile_name", ["amazon-us", "ebay", "walmart"])
+def test_a_day_moves_only_the_sellers_whose_sums_change_and_every_sum_stays_right(
+    profile_name: str,
+) -> None:
+    from streams.core.events import decode_event
+    from streams.core.partition import Partition
+    from streams.core.targets import load_profile
+    from streams.offline.simulate import SimulationConfig, iter_ndjson
+
+    part = Partition(load_profile(profile_name), 60_000)
+    engine = part.engine
+    days_seen, held = 0, []
+    last_day = None
+    for line in iter_ndjson(SimulationConfig(sellers=30, days=75, disorder_ms=30_000, seed=5)):
+        part.offer(decode_event(line))
+        part.drain()
+        if engine.day == last_day:
+            continue
+        last_day = engine.day
+        days_seen += 1
+        held.append(len(engine.sellers))
+        for seller in engine.sellers.values():
+            for slot, entries in enumerate(engine.plan.entries_of_slot):
+                days = seller.buckets[slot]
+                for j in entries:
+                    want = window_sum(days, engine.win_lo[j], engine.win_hi[j]) if days else 0
+                    assert seller.sums[j] == want, (seller.seller_id, engine.entries[j].name)
+    # Fewer moves than sellers held times days: quiet days move no one.
+    assert 0 < engine.stats.sellers_slid_total < sum(held)
+    assert days_seen >= 70

@@ -641,19 +641,40 @@ class Engine:
         """Find the first instant at which the seller's window sums change as the windows
         move (a non-zero bucket leaves a window or enters one), and list the seller for it."""
         best = NEVER_DAY
-        for slot, entries in enumerate(self._entries_of_slot):
-            days = seller.buckets[slot]
+        win_lo, win_hi, span, lag = self.win_lo, self.win_hi, self._span, self._lag
+        for slot, days in enumerate(seller.buckets):
             if days is None:
                 continue
-            for j in entries:
-                lo, hi = self.win_lo[j], self.win_hi[j]
-                start_of = self._start_of[j]
-                first = first_day(days, lo, hi)
-                if first != NEVER_DAY and (at := start_of(first + self._span[j])) < best:
-                    best = at
-                later = first_day(days, hi)
-                if later != NEVER_DAY and (at := start_of(later + self._lag[j])) < best:
-                    best = at
+            start_of = self._start_of
+            if isinstance(days, dict):
+                for j in self._entries_of_slot[slot]:
+                    first = first_day(days, win_lo[j], win_hi[j])
+                    if first != NEVER_DAY and (at := start_of[j](first + span[j])) < best:
+                        best = at
+                    later = first_day(days, win_hi[j])
+                    if later != NEVER_DAY and (at := start_of[j](later + lag[j])) < best:
+                        best = at
+                continue
+            # A dense run: days[0] is its first day, both ends non-zero (see Days). Days are
+            # the entry's calendar's; the instant they begin is what compares across entries.
+            base = days[0] - 1
+            n = len(days)
+            for j in self._entries_of_slot[slot]:
+                i = win_lo[j] + 1 - base  # the first day in the window
+                if i < 1:
+                    i = 1
+                stop = win_hi[j] + 1 - base  # the first day after it
+                while i < n and not days[i]:
+                    i += 1
+                if i < n:
+                    change = base + i + (span[j] if i < stop else lag[j])
+                    if (at := start_of[j](change)) < best:
+                        best = at
+                    if i < stop and stop < n:  # and the first day to enter the window
+                        while stop < n and not days[stop]:
+                            stop += 1
+                        if stop < n and (at := start_of[j](base + stop + lag[j])) < best:
+                            best = at
         if best < seller.next_ms:
             self._due_on(best, seller)
 
@@ -686,6 +707,8 @@ class Engine:
         changed = False
         for slot, entries in enumerate(self.plan.entries_of_slot):
             buckets = seller.buckets[slot]
+            if buckets is None and not any(sums[j] for j in entries):
+                continue
             for j in entries:
                 before = sums[j]
                 if buckets:

@@ -7,7 +7,7 @@ Schema and this decoder accept and reject the same documents.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal, TypeAlias, get_args, get_type_hints
 
 import msgspec
@@ -289,8 +289,20 @@ def encode_event(event: Event) -> bytes:
 
 def event_time_ms(event: Event) -> int:
     """The event time in integer milliseconds since the epoch (UTC)."""
-    t = event.event_time
-    return int(t.timestamp()) * 1000 + t.microsecond // 1000
+    return datetime_ms(event.event_time)
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS: Final = timedelta(milliseconds=1)
+
+
+def datetime_ms(t: datetime) -> int:
+    """Milliseconds since the epoch of an aware datetime, rounded down (also before 1970,
+    where `int(t.timestamp())` would round toward zero, a second late)."""
+    seconds = t.timestamp()
+    if seconds >= 0:
+        return int(seconds) * 1000 + t.microsecond // 1000
+    return (t - _EPOCH) // _ONE_MS
 
 
 def _explain_validation(detail: str, raw: bytes | str) -> InvalidEvent:

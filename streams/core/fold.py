@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from streams.core import events as ev
@@ -65,14 +65,8 @@ def _return(seller: SellerState, event: ev.ReturnEvent, t: int, sizes: Sizes) ->
     return f
 
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS: Final = timedelta(milliseconds=1)
-
-
 def _ms(value: datetime) -> int:
-    # Floor to the millisecond: before 1970, `int(value.timestamp())` rounds toward zero
-    # and a time with a fraction of a second came out 1 s late.
-    return (value - _EPOCH) // _ONE_MS
+    return ev.datetime_ms(value)
 
 
 def _placed(s: SellerState, e: ev.OrderPlaced, t: int, p: Sizes) -> tuple[Kind, Facts]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-from typing import Literal
+import hashlib
+from typing import Final, Literal
 
 import msgspec
 
@@ -71,8 +72,23 @@ class SellerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     schema 2; absent in older records, meaning none."""
 
 
+DEAD_LETTER_MAX_VALUE_BYTES: Final = 256 * 1024
+"""Original bytes a dead letter keeps by default: base64 makes them ~342 KiB, well under a
+broker's default 1 MiB record limit (message.max.bytes) with the other fields."""
+DEAD_LETTER_MAX_KEY_BYTES: Final = 1024
+"""Original key bytes a dead letter keeps as text (a seller id has at most 64)."""
+DEAD_LETTER_MAX_TEXT_CHARS: Final = 2000
+"""Characters of `error` and `field` kept (they may quote the input)."""
+
+
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
-    """An input that could not be used, with where it came from and why."""
+    """An input that could not be used, with where it came from and why.
+
+    Changed (issue 16): the original bytes are kept up to a limit (256 KiB by default), so
+    a dead letter always fits the topic whatever the size of the input; a larger input
+    keeps a prefix, and `payload` says which, with the original's size and SHA-256. A key
+    is kept up to 1 KiB. The new fields are optional: records written before them have
+    none (and always the whole value)."""
 
     reason: DeadLetterReason
     """Category of the problem."""
@@ -87,9 +103,20 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     offset: int | None
     """Kafka offset, or the 1-based line number in a file."""
     key: str | None
-    """Message key as text, if any."""
+    """Message key as text, if any (undecodable bytes replaced by U+FFFD; at most its
+    first 1 KiB, see `key_truncated`)."""
     value_base64: str
-    """The original bytes, base64-encoded."""
+    """The original bytes, base64-encoded: all of them, or their first bytes when
+    `payload` is "truncated"."""
+    payload: Literal["full", "truncated"] = "full"
+    """Whether `value_base64` holds the whole original value or only a prefix of it."""
+    original_size_bytes: int | None = None
+    """Length of the original value in bytes."""
+    original_sha256: str | None = None
+    """SHA-256 of the whole original value, lowercase hex (to match it against the
+    source when only a prefix is kept)."""
+    key_truncated: bool = False
+    """Whether `key` holds only the first 1 KiB of a longer key."""
 
     @staticmethod
     def of(
@@ -101,18 +128,46 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
         partition: int | None,
         offset: int | None,
         key: bytes | None = None,
+        max_value_bytes: int | None = DEAD_LETTER_MAX_VALUE_BYTES,
     ) -> DeadLetter:
-        """Build a dead letter around the original bytes."""
+        """Build a dead letter around the original bytes (at most `max_value_bytes` of
+        them; None: all)."""
+        kept = raw if max_value_bytes is None else raw[:_whole_groups(max_value_bytes)]
         return DeadLetter(
             reason=reason,
-            error=error,
-            field=field,
+            error=_clip(error),
+            field=None if field is None else _clip(field),
             source=source,
             partition=partition,
             offset=offset,
-            key=key.decode("utf-8", "replace") if key is not None else None,
-            value_base64=base64.b64encode(raw).decode(),
+            key=(None if key is None
+                 else key[:DEAD_LETTER_MAX_KEY_BYTES].decode("utf-8", "replace")),
+            value_base64=base64.b64encode(kept).decode(),
+            payload="full" if len(kept) == len(raw) else "truncated",
+            original_size_bytes=len(raw),
+            original_sha256=hashlib.sha256(raw).hexdigest(),
+            key_truncated=key is not None and len(key) > DEAD_LETTER_MAX_KEY_BYTES,
         )
+
+    def fitted(self, max_value_bytes: int) -> DeadLetter:
+        """The same letter keeping at most `max_value_bytes` of the original value (a
+        whole number of 3-byte groups, so the base64 text is cut, not re-encoded)."""
+        limit = _whole_groups(max_value_bytes)
+        if len(self.value_base64) <= limit // 3 * 4:
+            return self
+        return msgspec.structs.replace(self, value_base64=self.value_base64[: limit // 3 * 4],
+                                       payload="truncated")
+
+
+def _whole_groups(max_bytes: int) -> int:
+    """The most bytes up to `max_bytes` that base64 encodes without padding (at least 3)."""
+    return max(3, max_bytes // 3 * 3)
+
+
+def _clip(text: str) -> str:
+    if len(text) <= DEAD_LETTER_MAX_TEXT_CHARS:
+        return text
+    return f"{text[:DEAD_LETTER_MAX_TEXT_CHARS]}... ({len(text)} characters in all)"
 
 
 def snapshot(engine: Engine, seller_id: str) -> SellerSnapshot | None:

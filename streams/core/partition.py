@@ -59,6 +59,8 @@ class Partition:
         lateness) and move the clock to the watermark; the alerts, corrections first."""
         if watermark_ms is None:
             watermark_ms = self.sequencer.max_seen_ms - self.allowed_lateness_ms
+        if watermark_ms <= self.sequencer.released_ms and not self._corrections:
+            return []  # nothing new: released and advanced to at least this already
         alerts, self._corrections = self._corrections, []
         alerts += self._apply(self.sequencer.release(watermark_ms))
         if watermark_ms > self.engine.clock_ms and self.sequencer.released_ms == watermark_ms:

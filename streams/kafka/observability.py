@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
@@ -89,6 +91,112 @@ class WorkerMetrics:
         for stage, took in zip(STAGES, stages, strict=True):
             if took:
                 self.stage_seconds.labels(stage).inc(took)
+
+
+CONNECTION_ERRORS: Final = ("Unable connect to node", "Unable to update metadata",
+                             "NodeNotReadyError", "KafkaConnectionError", "Connect call failed")
+"""What the Kafka client logs when it cannot reach a broker (aiokafka's messages)."""
+CLIENT_LOGGERS: Final = ("aiokafka",)
+"""Loggers (with their children) whose errors an outage hides."""
+
+
+class BrokerOutages(logging.Filter):
+    """One warning when the broker becomes unreachable and one when it answers again.
+
+    Unreachable, the Kafka client logs an error per connection attempt, fetch, metadata
+    update and heartbeat: over a thousand lines in 25 s, from two threads (Faust's consumer
+    runs in its own). As a filter on the client's loggers, this turns the first connection
+    error into an outage: one warning, then every client warning or error is counted
+    instead of logged until `answered` (a probe that reached the broker) is called with no
+    client error for `quiet_s`. Faust's "Timer commit is overlapping" warnings for timer
+    runs that spanned an outage (a commit waits for the broker) are dropped too.
+    """
+
+    def __init__(self, registry: CollectorRegistry, log: logging.Logger,
+                 clock: Callable[[], float] = time.monotonic, quiet_s: float = 2.0) -> None:
+        super().__init__()
+        self.log = log
+        self.clock = clock
+        self.quiet_s = quiet_s
+        self._lock = threading.Lock()
+        self.started_at: float | None = None
+        """Clock reading when the current outage began (None: no outage)."""
+        self._last_error_at = float("-inf")
+        self._ended_at = float("-inf")
+        self._hidden = 0
+        self.outages = Counter("sellerperf_broker_outages_total",
+                               "Times the Kafka broker became unreachable", registry=registry)
+        self.outage_seconds = Counter("sellerperf_broker_outage_seconds_total",
+                                      "Seconds spent in ended broker outages", registry=registry)
+        self.hidden = Counter("sellerperf_broker_client_errors_hidden_total",
+                              "Kafka client warnings and errors counted instead of logged "
+                              "during broker outages", registry=registry)
+        current = Gauge("sellerperf_broker_outage_ongoing_seconds",
+                        "Seconds the current broker outage has lasted (0: none)",
+                        registry=registry)
+        current.set_function(self.current_s)
+
+    def install(self) -> None:
+        """Filter the Kafka client's loggers (those created so far: its modules are)."""
+        names = [n for n in logging.root.manager.loggerDict
+                 if any(n == c or n.startswith(c + ".") for c in CLIENT_LOGGERS)]
+        for name in [*CLIENT_LOGGERS, *names, "mode.timers"]:
+            logging.getLogger(name).addFilter(self)
+
+    @property
+    def active(self) -> bool:
+        """Whether an outage is under way."""
+        return self.started_at is not None
+
+    def current_s(self) -> float:
+        """Seconds the current outage has lasted (0: none)."""
+        started = self.started_at
+        return 0.0 if started is None else self.clock() - started
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether to log a record (False: counted as part of an outage)."""
+        if record.levelno < logging.WARNING:
+            return True
+        now = self.clock()
+        with self._lock:
+            if record.name == "mode.timers":
+                return not self._spanned_outage(record, now)
+            if self.started_at is not None:
+                self._last_error_at = now
+                self._hidden += 1
+                self.hidden.inc()
+                return False
+            message = record.getMessage()
+            if not any(text in message for text in CONNECTION_ERRORS):
+                return True
+            self.started_at = self._last_error_at = now
+            self._hidden = 0
+            self.outages.inc()
+        self.log.warning("Kafka broker unreachable (%s); its client's errors are counted, "
+                         "not logged, until it answers again", message.strip())
+        return False
+
+    def answered(self) -> None:
+        """A request reached the broker: the outage ends if the client has been quiet."""
+        now = self.clock()
+        with self._lock:
+            started = self.started_at
+            if started is None or now - self._last_error_at < self.quiet_s:
+                return
+            self.started_at = None
+            self._ended_at = now
+            hidden = self._hidden
+            self.outage_seconds.inc(now - started)
+        self.log.warning("Kafka broker reachable again after an outage of %.1f s (%d client "
+                         "errors not logged)", now - started, hidden)
+
+    def _spanned_outage(self, record: logging.LogRecord, now: float) -> bool:
+        """Whether a timer's overlap warning is about a run that waited out an outage."""
+        if self.started_at is not None:
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        runtime = args[2] if len(args) == 3 and isinstance(args[2], int | float) else 0.0
+        return "overlapping" in str(record.msg) and now - runtime <= self._ended_at
 
 
 class PopulationCollector(Collector):

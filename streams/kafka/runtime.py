@@ -273,8 +273,24 @@ class Runtime:
         self.partitions_total = partitions
         self.topics = topics
         self.active: dict[int, PartitionRuntime] = {}
+        """The partitions restored (ready): their engines answer the view."""
+        self.assigned: set[int] = set()
+        """The partitions of the latest assignment (restoring until in `active`)."""
         self._max_event_ms: int | None = None
         """Events after this (the wall clock plus the allowed skew) are `future`."""
+
+    def assign(self, partitions: set[int]) -> None:
+        """A new assignment: these partitions are restored next (see `restoring`)."""
+        self.assigned = set(partitions)
+
+    def restoring(self) -> set[int]:
+        """Assigned partitions not restored yet (their table may still be recovering)."""
+        return self.assigned - self.active.keys()
+
+    def partition_states(self) -> dict[int, str]:
+        """Per assigned (or still held) partition: "restoring" or "ready"."""
+        return {p: "ready" if p in self.active else "restoring"
+                for p in sorted(self.assigned | self.active.keys())}
 
     def ensure(self, partition: int, store: Mapping[bytes, bytes]) -> PartitionRuntime:
         """The runtime of a partition, restored from the store the first time."""
@@ -288,6 +304,7 @@ class Runtime:
     def drop(self, partition: int) -> None:
         """Forget a partition that moved to another worker."""
         self.active.pop(partition, None)
+        self.assigned.discard(partition)
 
     def _restore(self, partition: int, store: Mapping[bytes, bytes]) -> PartitionRuntime:
         n_slots = len({e.metric for e in self.profile.entries})
@@ -627,8 +644,11 @@ def _key_problem(key: bytes | None, seller_id: str) -> tuple[str, str] | None:
 
 
 def _dead(record: Record, reason: str, error: str, field_name: str | None) -> DeadLetter:
+    """A dead letter with the whole original value: the worker fits it to its setting
+    (DeadLetter.fitted) before publishing."""
     return DeadLetter.of(record.value, reason, error, field_name,  # type: ignore[arg-type]
-                         record.topic, record.partition, record.offset, record.key)
+                         record.topic, record.partition, record.offset, record.key,
+                         max_value_bytes=None)
 
 
 def encode_json(value: object) -> bytes:

@@ -118,6 +118,14 @@ class Settings:
     http_idle_timeout_s: float = 15.0
     """Close a web connection that has not sent a complete request for this long: an idle
     keep-alive connection, or a client still sending its request line and headers."""
+    dead_letter_max_value_bytes: int = 256 * 1024
+    """Original bytes of a bad input a dead letter keeps; beyond it, a prefix with the
+    original's size and SHA-256. Base64 adds a third: keep 4/3 of it plus ~4 KiB under the
+    dead-letter topic's max.message.bytes (1 MiB by default)."""
+    fail_at: str = ""
+    """For tests only: "<stage>:<n>" makes the n-th batch (from 1) fail at that stage
+    (compute, publish, state or ack), as a crash of the batch path would. Read once at
+    start-up; empty: never."""
 
     @property
     def input_topics(self) -> tuple[str, str, str, str]:
@@ -135,6 +143,11 @@ class Settings:
             name = PREFIX + f.name.upper()
             if name in env:
                 values[f.name] = _convert(name, env[name], type(getattr(cls(), f.name)))
+        if "fail_at" in values:
+            fail_stage(values["fail_at"])  # a malformed value fails here, at start-up
+        if values.get("dead_letter_max_value_bytes", 3) < 3:
+            raise SettingsError(f"{PREFIX}DEAD_LETTER_MAX_VALUE_BYTES: got "
+                                f"{values['dead_letter_max_value_bytes']}; expected at least 3")
         for name, allowed in (("consume", CONSUME_MODES), ("evict", EVICT_MODES),
                               ("metrics_auth", METRICS_AUTH_MODES)):
             if name in values and values[name] not in allowed:
@@ -159,6 +172,21 @@ def _check_http(values: Mapping[str, Any], env: Mapping[str, str]) -> None:
         raise SettingsError(f"{PREFIX}HTTP_IDLE_TIMEOUT_S: got "
                             f"{env[PREFIX + 'HTTP_IDLE_TIMEOUT_S']!r}; expected a number of "
                             f"seconds above 0")
+
+
+FAIL_STAGES = ("compute", "publish", "state", "ack")
+"""The stages of a batch where SELLERPERF_FAIL_AT can inject a failure (tests only)."""
+
+
+def fail_stage(value: str) -> tuple[str, int] | None:
+    """(stage, n) of a SELLERPERF_FAIL_AT value; None when empty."""
+    if not value:
+        return None
+    stage, _, n = value.partition(":")
+    if stage not in FAIL_STAGES or not n.isdigit() or int(n) < 1:
+        raise SettingsError(f"{PREFIX}FAIL_AT: got {value!r}; expected <stage>:<n> with stage "
+                            f"one of {', '.join(FAIL_STAGES)} and n >= 1 (tests only)")
+    return stage, int(n)
 
 
 def _convert(name: str, raw: str, kind: type) -> Any:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final, NoReturn, cast
 
 import faust
 from faust.types import TP
@@ -17,9 +19,9 @@ from streams.core.targets import load_profile
 from streams.kafka import web
 from streams.kafka.fetching import Acked, Fetch, consume_fetches, install_consumer
 from streams.kafka.memory import can_release, release_free_memory
-from streams.kafka.observability import PopulationCollector, WorkerMetrics
+from streams.kafka.observability import BrokerOutages, PopulationCollector, WorkerMetrics
 from streams.kafka.runtime import Outputs, Record, Runtime, encode_json, read_to_end
-from streams.kafka.settings import Settings
+from streams.kafka.settings import Settings, fail_stage
 
 log = logging.getLogger("sellerperf.worker")
 ROCKSDB_OPTIONS: dict[str, int] = {
@@ -31,6 +33,58 @@ ROCKSDB_OPTIONS: dict[str, int] = {
     "block_cache_size": 16 * 2**20,
 }
 """Options of the table's RocksDB store (ignored by memory://)."""
+EXIT_BATCH_FAILED: Final = 70
+"""Exit status after a failure in the batch path (EX_SOFTWARE): restart from the
+committed state (see `_stop`)."""
+
+
+class InjectedFailure(RuntimeError):
+    """A failure SELLERPERF_FAIL_AT asked for (tests only)."""
+
+
+class Faults:
+    """Test-only failure injection: the n-th batch to reach a stage fails there."""
+
+    def __init__(self, spec: tuple[str, int] | None) -> None:
+        self.spec = spec
+        self.reached = 0
+
+    def check(self, stage: str) -> None:
+        """Raise InjectedFailure if this is the stage and the count asked for."""
+        if self.spec is None or self.spec[0] != stage:
+            return
+        self.reached += 1
+        if self.reached == self.spec[1]:
+            raise InjectedFailure(f"SELLERPERF_FAIL_AT={stage}:{self.reached}")
+
+
+def _stop(exc: BaseException, where: str) -> NoReturn:
+    """End the process at once after a failure between taking a batch and acknowledging it.
+
+    Crash-only: the engines in memory may hold the failed batch's effects, unpublished or
+    unsaved, so nothing may go on from here; and Faust commits the first unbroken run of
+    acknowledged offsets without checking that it starts at the committed one, so a
+    batch left unacknowledged while later ones are acknowledged would be committed over
+    (its agent supervisor restarts a crashed agent and reading goes on). `os._exit` runs
+    no shutdown, hence no further commit: the next start (the process supervisor's
+    restart) takes every record after the last commit again, as after a kill -9, and
+    the restore (Runtime._restore, BatchMark) neither loses nor double counts them.
+    """
+    log.critical("Exiting (status %d) to restart from the committed state: %s failed "
+                 "with %s: %s", EXIT_BATCH_FAILED, where, type(exc).__name__, exc)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_BATCH_FAILED)
+
+
+async def _crash_only(where: str, step: Callable[[], Awaitable[None]]) -> None:
+    """Run a step of the batch path; any exception ends the process (see `_stop`)."""
+    try:
+        await step()
+    except Exception as exc:  # whatever it is, the batch is unfinished
+        _stop(exc, where)
 
 
 def _credentials(settings: Settings) -> Any:
@@ -88,7 +142,9 @@ def create_app(settings: Settings) -> faust.App:
     # bytes keys and values: Faust then uses the raw codec for the table and its changelog.
     table = app.Table("state", key_type=bytes, value_type=bytes, partitions=settings.partitions,
                       options=ROCKSDB_OPTIONS)
-    state = StateWriter(app, table)
+    faults = Faults(fail_stage(settings.fail_at))
+    state = StateWriter(app, table, faults)
+    guard_changelog_offsets(app)
     runtime = Runtime(profile, settings.allowed_lateness_ms, settings.partitions,
                       settings.input_topics, settings.snapshot_interval_s,
                       settings.snapshot_backlog_interval_s, settings.evict,
@@ -97,6 +153,8 @@ def create_app(settings: Settings) -> faust.App:
     registry = CollectorRegistry()
     metrics_out = WorkerMetrics(registry)
     registry.register(PopulationCollector(runtime))
+    outages = BrokerOutages(registry, log)
+    outages.install()
     app.sellerperf_runtime = runtime  # type: ignore[attr-defined]
 
     newest_ms: dict[int, int] = {}
@@ -124,10 +182,23 @@ def create_app(settings: Settings) -> faust.App:
 
     async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         assigned_in[0] = app.rebalancing_count
+        runtime.assign({tp.partition for tp in assigned if tp.topic in settings.input_topics})
 
     app.on_partitions_assigned.connect(cast(Any, on_assigned))
 
     lock = asyncio.Lock()  # a batch and an idle flush never interleave their writes
+
+    async def on_recovered(sender: Any, **kwargs: Any) -> None:
+        """The tables are recovered from their changelogs (Faust sends this before it
+        resumes the input partitions): restore every assigned partition's engine now, so
+        the view answers for its sellers before any new record comes."""
+        async with lock:  # after a batch in flight has written its state
+            if revoking():
+                return
+            for partition in sorted(runtime.restoring()):
+                runtime.ensure(partition, state.saved(partition))
+
+    app.on_rebalance_complete.connect(cast(Any, on_recovered))
     paused: set[tuple[str, int]] = set()
 
     def regulate() -> None:
@@ -154,11 +225,15 @@ def create_app(settings: Settings) -> faust.App:
         ):
             for partition, records in _by_partition(keyed, n).items():
                 sends += [f for f, _ in await _send_bulk(kafka, topic, partition, records)]
+            if topic == settings.topic_alerts:
+                await asyncio.gather(*sends)
+                faults.check("publish")  # after the alerts, before the rest
         letters: dict[int, list[tuple[bytes | None, bytes]]] = {}
         for d in out.dead_letters:
             partition = partition_for(d.key, n) if d.key else (d.partition or 0) % n
             letters.setdefault(partition, []).append(
-                (d.key.encode() if d.key else None, encode_json(d)))
+                (d.key.encode() if d.key else None,
+                 encode_json(d.fitted(settings.dead_letter_max_value_bytes))))
         for partition, records in letters.items():
             sends += [f for f, _ in await _send_bulk(kafka, settings.topic_dead_letters,
                                                      partition, records)]
@@ -183,10 +258,15 @@ def create_app(settings: Settings) -> faust.App:
             still = set() if revoking() else {
                 p for p in kept if runtime.active.get(p) is owners[p]}
             ack = app.consumer.ack
-            for handle in cast(list[Acked], out.ackable):
+            for i, handle in enumerate(cast(list[Acked], out.ackable)):
+                if i == len(out.ackable) // 2:
+                    faults.check("ack")  # half of them acknowledged
                 if handle.tp.partition in still:
                     ack(handle)  # type: ignore[arg-type]
+            if not out.ackable:
+                faults.check("ack")
             return took
+        faults.check("ack")
         # take_events acknowledges the whole batch when this iteration ends: one more
         # reference keeps a held event unacknowledged; its release drops that reference.
         done = {id(h) for h in out.ackable}
@@ -249,6 +329,7 @@ def create_app(settings: Settings) -> faust.App:
             computing = time.perf_counter()
             out = runtime.process(records, state.saved, caught_up, time.monotonic(),
                                   int(time.time() * 1000))
+            faults.check("compute")
             computed = time.perf_counter() - computing
             published, stored = await finish(out, events)
         regulate()
@@ -259,7 +340,7 @@ def create_app(settings: Settings) -> faust.App:
         @app.agent(consume_fetches(app, inputs))
         async def process(stream: Any) -> None:
             async for fetch in stream:
-                await take(fetch)
+                await _crash_only("a batch", lambda: take(fetch))  # noqa: B023 - awaited here
     else:
         install_consumer(app, inputs)  # Faust's per-record delivery, without its losses
 
@@ -267,9 +348,10 @@ def create_app(settings: Settings) -> faust.App:
         async def process(stream: Any) -> None:
             async for events in stream.noack().take_events(settings.batch_size,
                                                             within=settings.batch_within_s):
-                await take_events(events)
+                await _crash_only("a batch",
+                                  lambda: take_events(events))  # noqa: B023 - awaited here
 
-    async def flush_idle() -> None:
+    async def flush_idle_step() -> None:
         """At the end of a burst, apply what the lateness still holds back."""
         if revoking():
             return
@@ -282,7 +364,22 @@ def create_app(settings: Settings) -> faust.App:
                 metrics_out.observe(out, 0, 0.0, (computed, *await finish(out, [])))
         regulate()  # also when no batch comes: a paused topic may be all that is left
 
+    async def flush_idle() -> None:
+        await _crash_only("an idle flush", flush_idle_step)
+
     app.timer(interval=1.0)(flush_idle)
+
+    async def probe_broker() -> None:
+        """During a broker outage, whether the broker answers again (see BrokerOutages)."""
+        if not outages.active:
+            return
+        try:
+            await asyncio.wait_for(_producer(app).client.fetch_all_metadata(), timeout=5.0)
+        except Exception:  # still unreachable (the client's errors are counted, not logged)
+            return
+        outages.answered()
+
+    app.timer(interval=1.0)(probe_broker)
 
     async def trim_memory() -> None:
         """Hand freed memory back (a backlog read leaves glibc's heaps at their peak)."""
@@ -349,9 +446,10 @@ class StateWriter:
     has it (so the local store is never ahead of the changelog after a crash).
     """
 
-    def __init__(self, app: faust.App, table: Any) -> None:
+    def __init__(self, app: faust.App, table: Any, faults: Faults | None = None) -> None:
         self.app = app
         self.table = table
+        self.faults = faults or Faults(None)
 
     def saved(self, partition: int) -> Mapping[bytes, bytes]:
         """The local store's keys of a partition (RocksDB: that partition's database;
@@ -379,6 +477,74 @@ class StateWriter:
             # The offset of the last record written: recovery reads on from there.
             store.set_persisted_offset(TP(topic, partition),
                                        metas[-1].offset + batches[-1][1] - 1)
+            self.faults.check("state")  # one partition's state written, maybe not all
+
+
+def guard_changelog_offsets(app: faust.App) -> None:
+    """Before table recovery reads a changelog partition's offsets, discard the local store
+    of any partition that is ahead of its changelog.
+
+    Local state written up to an offset the changelog does not reach means the changelog
+    is not the one the state came from (the broker was wiped, the topic deleted and
+    created again): Faust would stop with ConsistencyError ("persisted offset ... is
+    higher than the last offset in that topic") on every start. The changelog is the
+    source of truth, so the local copy goes and recovery rebuilds it from there. Hooked
+    into Faust's Recovery._build_offsets, which completes the offsets read at assignment
+    just before that check (for active and standby partitions alike).
+    """
+    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
+    build_offsets = recovery._build_offsets
+
+    async def guarded(consumer: Any, tps: set[TP], destination: Any, title: str) -> None:
+        for tp in await discard_ahead(app, consumer, tps):
+            destination[tp] = None  # as for a partition never stored (Recovery._add)
+        await build_offsets(consumer, tps, destination, title)
+
+    recovery._build_offsets = guarded
+
+
+async def discard_ahead(app: faust.App, consumer: Any, tps: set[TP]) -> list[TP]:
+    """Discard the local store of each changelog partition whose persisted offset is not
+    below its end offset; the partitions discarded."""
+    if not tps:
+        return []
+    ends = await consumer.highwaters(*tps)
+    ahead: list[tuple[TP, int, int]] = []
+    for tp in sorted(tps):
+        table = app.tables._changelogs.get(tp.topic)  # type: ignore[attr-defined]
+        if table is None:
+            continue
+        persisted = table.persisted_offset(tp)
+        end = ends.get(tp)
+        if persisted is not None and persisted >= 0 and (end is None or persisted >= end):
+            _discard_local(table.data, tp.partition)
+            ahead.append((tp, persisted, -1 if end is None else end))
+    if ahead:
+        log.warning("Local state is ahead of its changelog (the broker was wiped or the topic "
+                    "created again): discarded and rebuilt from the changelog: %s",
+                    ", ".join(f"{tp.topic}[{tp.partition}] saved up to offset {saved}, "
+                              f"changelog ends at {end}" for tp, saved, end in ahead))
+    return [tp for tp, _, _ in ahead]
+
+
+def _discard_local(store: Any, partition: int) -> None:
+    """Delete every key (the persisted offset too) of a partition's local store."""
+    if hasattr(store, "_db_for_partition"):  # RocksDB
+        from rocksdict import WriteBatch
+
+        db = store._db_for_partition(partition)
+        batch = WriteBatch(raw_mode=True)
+        keys = db.iter()  # raw mode: iterating the Rdict itself raises KeyError
+        keys.seek_to_first()
+        while keys.valid():
+            batch.delete(keys.key())
+            keys.next()
+        db.write(batch)
+        return
+    data, where = store.data, store._key_partition  # memory (nothing survives a restart)
+    for key in [k for k, p in where.items() if p == partition]:
+        data.pop(key, None)
+        where.pop(key, None)
 
 
 def _kafka_consumer(app: faust.App) -> Any:

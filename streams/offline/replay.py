@@ -20,7 +20,6 @@ DEFAULT_LATENESS_MS = 60_000
 DEFAULT_MAX_FUTURE_SKEW_MS = 300_000
 """An event this far ahead of the wall clock (when the replay starts) is refused."""
 _NEVER = -(2**62)
-_ALL_EVERY_MS = 60_000
 
 
 @dataclass(slots=True)
@@ -92,7 +91,6 @@ class Replayer:
         """Events after this are refused as `future` (None: no guard)."""
         self.newest_ms = _NEVER
         """The greatest event time seen in the whole input: one clock for every partition."""
-        self._drained_ms = _NEVER
 
     def feed(self, raw: bytes, line_no: int) -> None:
         """One line: decode, validate, route to its partition, apply what is due."""
@@ -128,17 +126,11 @@ class Replayer:
             return
         if t > self.newest_ms:
             self.newest_ms = t
-        # One clock: every partition releases up to the same watermark. The engine takes
-        # the instants on its way in order, so when a partition catches up changes none of
-        # its alerts: the others are moved on once a minute of event time, which keeps the
-        # alerts in about the order they were raised at a fraction of the cost.
+        # One clock: after each event every partition releases up to the same watermark
+        # and its engine's clock moves there (a no-op for most: nothing held is due).
         watermark = self.newest_ms - self.allowed_lateness_ms
-        self._emit(part.drain(watermark))
-        if len(parts) > 1 and watermark - self._drained_ms >= _ALL_EVERY_MS:
-            self._drained_ms = watermark
-            for other in parts:
-                if other is not part:
-                    self._emit(other.drain(watermark))
+        for each in parts:
+            self._emit(each.drain(watermark))
 
     def finish(self, flush: bool = True) -> ReplayResult:
         """Apply what is still held back (unless told not to), every partition's clock at

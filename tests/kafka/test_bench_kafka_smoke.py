@@ -28,11 +28,14 @@ def positive(r: dict[str, Any], *path: str) -> float:
 def test_bench_kafka_quick(bootstrap: str, tmp_path: Path) -> None:
     out = tmp_path / "kafka.json"
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap)
+    strays_before = set(ROOT.glob("faust-ceiling-*"))
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "bench_kafka.py"), "--quick", "--json", str(out),
          "--tmp-dir", str(tmp_path / "work")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    strays = set(ROOT.glob("faust-ceiling-*")) - strays_before
+    assert not strays, f"the Faust ceiling apps left {sorted(p.name for p in strays)} in {ROOT}"
     r = json.loads(out.read_text())
     assert positive(r, "backlog", "events") >= 10_000
     positive(r, "consumer_perf", "events_per_s")

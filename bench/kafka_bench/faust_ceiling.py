@@ -1,6 +1,6 @@
 """How fast a Faust app that does nothing with the records reads the benchmark topics.
 
-    python bench/faust_ceiling.py MODE TOPIC[,TOPIC...] PARTITIONS EVENTS
+    python bench/kafka_bench/faust_ceiling.py MODE TOPIC[,TOPIC...] PARTITIONS EVENTS
 
 MODE `stream`: an agent over the topics, `take_events(2000, within=0.05)`, the way
 Faust apps usually consume (and this worker did before streams.kafka.fetching). MODE `fetch`:

@@ -24,9 +24,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streams.core.clock import DAY_MS
 from streams.kafka.client import topic_for
 from streams.kafka.settings import Settings
-from streams.offline.simulate import DAY_MS, format_time_ms
+from streams.offline.simulate import format_time_ms
 
 _CARRIERS = (("UPS", "1Z"), ("USPS", "94"), ("FedEx", "77"), ("DHL", "JD"))
 

@@ -3,11 +3,11 @@
 Runs in its own virtualenv (Quix Streams is not a dependency of this project):
 
     python3 -m venv /tmp/quixvenv && /tmp/quixvenv/bin/pip install quixstreams
-    /tmp/quixvenv/bin/python bench/quix_late_shipment.py --orders ORDERS --shipments SHIPMENTS \
-        --output OUT --group G --state-dir DIR
+    /tmp/quixvenv/bin/python bench/kafka_bench/quix_late_shipment.py \
+        --orders ORDERS --shipments SHIPMENTS --output OUT --group G --state-dir DIR
 
-bench/bench_kafka.py starts it on the benchmark backlog and times it from the consumer group's
-committed offsets, as it does for the sellerperf worker.
+bench/bench_kafka.py (bench/kafka_bench/peers.py) starts it on the benchmark backlog and
+times it from the consumer group's committed offsets, as it does for the sellerperf worker.
 
 What it computes, kept simple but honest:
 
