@@ -262,6 +262,10 @@ class Engine:
             seller = self.sellers[event.seller_id] = SellerState(
                 event.seller_id, len(self.plan.metrics), len(self.entries)
             )
+            if self.track_writes:
+                # Written even if none of its objects ever counts in a rate (all of another
+                # marketplace): its objects are saved, and they are restored into it.
+                self.dirty_sellers.add(event.seller_id)
         elif seller.cold:
             kind, key = folding.object_of(event)
             self._thaw(seller, kind, key)
