@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from streams.core.clock import DAY_MS, parse_time_ms
 from streams.core.outputs import SellerSnapshot
-from streams.core.targets import DEFAULT_PROFILE, TargetProfile, load_profile
+from streams.core.targets import DEFAULT_PROFILE, DEMO_PROFILE, TargetProfile, load_profile
 from streams.errors import SellerPerfError, UsageError
 from streams.kafka.runtime import encode_json
 from streams.offline import report
@@ -177,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = command("demo", cmd_demo, "simulate a marketplace and show who slipped")
     _sim_args(demo, sellers=120)
     _engine_args(demo)
+    demo.set_defaults(profile=DEMO_PROFILE)  # two marketplaces, both channels (issue 17)
 
     rep = command("replay", cmd_replay, "replay an NDJSON event file through the engine")
     rep.add_argument("events", type=Path, help="NDJSON file, one event per line ('-': stdin)")

@@ -15,7 +15,7 @@ import pytest
 
 from streams.core.clock import DAY_MS, HOUR_MS, iso_ms
 from streams.core.events import AnyEvent, decode_event
-from streams.core.targets import TargetProfile, load_profile, parse_profile
+from streams.core.targets import TargetProfile, parse_profile
 
 
 class Events:
@@ -81,10 +81,26 @@ def ev() -> Events:
     return Events()
 
 
+def amazon_unfiltered() -> TargetProfile:
+    """The shipped amazon-us profile's rates over every marketplace and channel, on UTC
+    days: the engine's mechanics are pinned with it; the profile's filters and calendar
+    are pinned in tests/test_dimensions.py (issue 17)."""
+    import tomllib
+
+    from streams.core.targets import PROFILES_DIR
+
+    data = tomllib.loads((PROFILES_DIR / "amazon-us.toml").read_text(encoding="utf-8"))
+    data.pop("calendar", None)
+    for spec in data["entries"].values():
+        spec.pop("marketplace", None)
+        spec.pop("channel", None)
+    return parse_profile(data)
+
+
 @pytest.fixture(scope="session")
 def amazon() -> TargetProfile:
-    """The shipped amazon-us profile."""
-    return load_profile("amazon-us")
+    """amazon-us over every marketplace and channel, on UTC days (`amazon_unfiltered`)."""
+    return amazon_unfiltered()
 
 
 def entry_spec(

@@ -3,8 +3,9 @@
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 DAY = 86_400_000
 HOUR = 3_600_000
@@ -43,7 +44,46 @@ RETURN_TYPES = frozenset(
 )
 
 Contribution = tuple[int, bool] | None
-Entry = tuple[str, str, int, int]
+Entry = tuple[str, str, int, int] | tuple[str, str, int, int, str | None, str | None]
+"""(name, metric, window days, lag days[, marketplace filter, channel filter])."""
+Calendars = dict[str, tuple[str, frozenset[date]]]
+"""Marketplace -> (IANA time zone, holidays); a marketplace not in it is UTC, no holidays."""
+
+# The calendar whose days the metric being recomputed counts in (set by `recompute` per
+# entry), and every marketplace's (for date-only promises).
+_UTC: tuple[str, frozenset[date]] = ("UTC", frozenset())
+_zone = _UTC
+_calendars: Calendars = {}
+
+
+def deploy_calendars() -> Calendars:
+    """The calendar files the engine reads by default (deploy/calendars), read here."""
+    import tomllib
+    from pathlib import Path
+
+    out = {}
+    for path in (Path(__file__).parents[1] / "deploy" / "calendars").glob("*.toml"):
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        out[path.stem] = (data["time_zone"], frozenset(data.get("holidays", [])))
+    return out
+
+
+def _local(ms: int, zone: str) -> datetime:
+    return (_EPOCH + timedelta(milliseconds=ms)).astimezone(ZoneInfo(zone))
+
+
+def _instant(local: datetime) -> int:
+    return (local - _EPOCH) // _ONE_MS
+
+
+def _promise_end(ms: int, marketplace: str) -> int:
+    """A promise at local midnight of the order's marketplace means the end of that day."""
+    zone = _calendars.get(marketplace, ("UTC", frozenset()))[0]
+    local = _local(ms, zone)
+    if local.time() != time(0):
+        return ms
+    return _instant(datetime.combine(local.date() + timedelta(days=1), time(0),
+                                     tzinfo=ZoneInfo(zone))) - 1
 
 
 def parse_ms(text: str) -> int:
@@ -56,8 +96,8 @@ def parse_ms(text: str) -> int:
 
 
 def day_of(ms: int) -> int:
-    """UTC calendar day number of a time in ms (floor division, day 0 = 1970-01-01)."""
-    return ms // DAY
+    """Local day number of a time in ms in the current calendar (day 0 = 1970-01-01)."""
+    return (_local(ms, _zone[0]).date() - date(1970, 1, 1)).days
 
 
 def is_business_day(day: int) -> bool:
@@ -66,13 +106,16 @@ def is_business_day(day: int) -> bool:
 
 
 def add_business_days(ms: int, n: int) -> int:
-    """Step forward whole days until n Monday..Friday days have been stepped onto."""
-    t = ms
+    """Step forward local dates until n Monday..Friday non-holidays have been stepped onto;
+    the same local wall time on the date reached."""
+    zone, holidays = _zone
+    local = _local(ms, zone)
+    d = local.date()
     while n > 0:
-        t += DAY
-        if is_business_day(day_of(t)):
+        d += timedelta(days=1)
+        if d.weekday() < 5 and d not in holidays:
             n -= 1
-    return t
+    return _instant(datetime.combine(d, local.time(), tzinfo=ZoneInfo(zone)))
 
 
 @dataclass(frozen=True)
@@ -129,7 +172,8 @@ class OrderFacts:
     def promised_ms(self) -> int:
         """Promised delivery time of the winning order_placed."""
         assert self.placed is not None
-        return parse_ms(self.placed.data["promised_delivery_at"])
+        return _promise_end(parse_ms(self.placed.data["promised_delivery_at"]),
+                            self.placed.data["marketplace"])
 
     @property
     def shipped_ms(self) -> int | None:
@@ -241,12 +285,13 @@ def _passed(w: int, deadline: int) -> bool:
 
 
 def m_order_defect(o: OrderFacts, w: int) -> Contribution:
-    """Negative feedback, open/granted claim or active chargeback, by placed day."""
+    """Negative feedback, open or at-fault granted claim or active chargeback, by placed day."""
     if o.placed is None:
         return None
     defect = (
         o.rating in (1, 2)
-        or any(state in ("open", "granted") for state, _ in o.claims.values())
+        or any(state == "open" or (state == "granted" and at_fault)
+               for state, at_fault in o.claims.values())
         or any(o.chargebacks_active.values())
     )
     return (day_of(o.placed_ms), defect)
@@ -416,10 +461,26 @@ def _fold_all(grouped: dict[tuple[str, str, str], list[Event]]) -> list[Folded]:
     return out
 
 
-def _contributions(folded: list[Folded], metric: str, w: int) -> list[tuple[str, Contribution]]:
-    """(seller, contribution) of every object the metric applies to."""
+def _dimensions(facts: OrderFacts | MessageFacts | ReturnFacts) -> tuple[str | None, str | None]:
+    """(marketplace, channel) of an object: those of its registering event, if given."""
+    register = (facts.placed if isinstance(facts, OrderFacts) else
+                facts.received if isinstance(facts, MessageFacts) else facts.requested)
+    if register is None:
+        return (None, None)
+    return (register.data.get("marketplace"), register.data.get("channel"))
+
+
+def _contributions(folded: list[Folded], metric: str, w: int,
+                   dims: tuple[str | None, str | None] = (None, None),
+                   ) -> list[tuple[str, Contribution]]:
+    """(seller, contribution) of every object the metric applies to that matches the
+    (marketplace, channel) filter (None: any)."""
     out: list[tuple[str, Contribution]] = []
     for kind, seller, facts in folded:
+        if dims != (None, None) and not all(
+                want is None or want == got
+                for want, got in zip(dims, _dimensions(facts), strict=True)):
+            continue
         if kind == "order" and metric in ORDER_METRICS:
             assert isinstance(facts, OrderFacts)
             out.append((seller, ORDER_METRICS[metric](facts, w)))
@@ -433,7 +494,7 @@ def _contributions(folded: list[Folded], metric: str, w: int) -> list[tuple[str,
 
 
 def _check_metrics(entries: list[Entry]) -> None:
-    unknown = {m for _, m, _, _ in entries} - {*ORDER_METRICS, *MESSAGE_METRICS, *RETURN_METRICS}
+    unknown = {e[1] for e in entries} - {*ORDER_METRICS, *MESSAGE_METRICS, *RETURN_METRICS}
     if unknown:
         raise ValueError(f"unknown metrics {sorted(unknown)}")
 
@@ -453,18 +514,27 @@ def window_of(clock_ms: int, window_days: int, lag_days: int) -> tuple[int, int]
 
 
 def rates_at(
-    events: list[dict[str, Any]], entries: list[Entry], clock_ms: int
+    events: list[dict[str, Any]], entries: list[Entry], clock_ms: int,
+    calendars: Calendars | None = None, default_calendar: str | None = None,
 ) -> dict[tuple[str, str], tuple[int, int]]:
-    """(numerator, denominator) per (seller, entry) of the events folded, at clock C."""
+    """(numerator, denominator) per (seller, entry) of the events folded, at clock C.
+
+    An entry filtered on a marketplace counts in that marketplace's calendar (days in its
+    zone, its holidays); any other in `default_calendar`'s (UTC when None). `calendars`
+    None: those of deploy/calendars, as the engine's default."""
+    global _zone, _calendars
+    _calendars = deploy_calendars() if calendars is None else calendars
     _check_metrics(entries)
     grouped = group_objects(events)
     sellers = {seller for _, seller, _ in grouped}
     folded = _fold_all(grouped)
     result: dict[tuple[str, str], tuple[int, int]] = {}
-    for entry_name, metric, window_days, lag_days in entries:
+    for entry_name, metric, window_days, lag_days, *filters in entries:
+        dims = (filters[0], filters[1]) if filters else (None, None)
+        _zone = _calendars.get(dims[0] or default_calendar or "", _UTC)
         start, end = window_of(clock_ms, window_days, lag_days)
         totals = {seller: [0, 0] for seller in sellers}
-        for seller, contribution in _contributions(folded, metric, clock_ms):
+        for seller, contribution in _contributions(folded, metric, clock_ms, dims):
             if contribution is None:
                 continue
             anchor, in_numerator = contribution
@@ -473,11 +543,13 @@ def rates_at(
                 totals[seller][1] += 1
         for seller, (num, den) in totals.items():
             result[(seller, entry_name)] = (num, den)
+    _zone = _UTC
     return result
 
 
 def recompute(
-    events: list[dict[str, Any]], entries: list[Entry], allowed_lateness_ms: int
+    events: list[dict[str, Any]], entries: list[Entry], allowed_lateness_ms: int,
+    calendars: Calendars | None = None, default_calendar: str | None = None,
 ) -> tuple[int, dict[tuple[str, str], tuple[int, int]]]:
     """Clock (max event time less the lateness) and the rates at it, from scratch."""
     _check_metrics(entries)
@@ -485,7 +557,7 @@ def recompute(
     if not evs:
         raise ValueError("the watermark is undefined without events")
     w = max(e.ms for e in evs) - allowed_lateness_ms
-    return w, rates_at(events, entries, w)
+    return w, rates_at(events, entries, w, calendars, default_calendar)
 
 
 # ---------------------------------------------------------------- arrivals

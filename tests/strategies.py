@@ -41,7 +41,22 @@ CHARGEBACK_IDS = ("cb0", "cb1")
 # Mostly UTC spellings; a few real offsets check that the offset is honoured, not dropped.
 OFFSET_MINUTES = (0, 0, 0, 0, 60, 330, -300, -480)
 
+LOCAL_MIDNIGHTS_MS = (8 * HOUR, -HOUR)
+"""In the span (winter), local midnight of America/Los_Angeles and of Europe/Berlin."""
+DIMENSION_VALUES = ("US", "DE", "JP")
+
 Draw = st.DrawFn
+
+
+@st.composite
+def dimensions(draw: Draw) -> dict[str, Any]:
+    """The optional marketplace and channel of a message or return: given or absent."""
+    fields: dict[str, Any] = {}
+    if draw(st.booleans()):
+        fields["marketplace"] = draw(st.sampled_from(DIMENSION_VALUES))
+    if draw(st.booleans()):
+        fields["channel"] = draw(st.sampled_from(("seller", "marketplace")))
+    return fields
 Event = dict[str, Any]
 
 
@@ -88,12 +103,16 @@ def _plus_business_days(ms: int, n: int) -> int:
 @st.composite
 def any_time(draw: Draw) -> int:
     """A time in the span: arbitrary ms, or on / just before a UTC midnight."""
-    kind = draw(st.sampled_from(("ms", "ms", "midnight", "before_midnight", "friday_evening")))
+    kind = draw(st.sampled_from(("ms", "ms", "midnight", "before_midnight", "friday_evening",
+                                 "local_midnight")))
     if kind == "ms":
         return draw(st.integers(START_MS, END_MS))
     day = draw(st.integers(0, SPAN_MS // DAY - 1))
     if kind == "midnight":
         return START_MS + day * DAY
+    if kind == "local_midnight":  # of a calendar of the tests: days there begin then
+        return START_MS + day * DAY + draw(st.sampled_from(LOCAL_MIDNIGHTS_MS)) + draw(
+            st.sampled_from((-1, 0, 0, 1)))
     if kind == "before_midnight":
         return START_MS + (day + 1) * DAY - 1
     # START is a Monday, so week*7 + 4 is a Friday: refund deadlines then span a weekend.
@@ -136,6 +155,8 @@ def order_story(draw: Draw, seller: str, order_id: str, months: bool = False) ->
     expected_ship = placed_ms + draw(st.sampled_from((0, HOUR, DAY, 2 * DAY, 3 * DAY + 1)))
     # A promise far ahead (a bad date) spreads a seller's buckets wider than one dense run.
     promised = expected_ship + draw(st.sampled_from((0, DAY, 3 * DAY, 5 * DAY + 7, 500 * DAY)))
+    if draw(st.integers(0, 3)) == 0:  # a date-only promise: a local midnight
+        promised += -(promised % DAY) + draw(st.sampled_from(LOCAL_MIDNIGHTS_MS))
     events: list[Event] = []
     # 0 placed events tests orders whose placed event never comes; 2 tests the LWW register.
     for i in range(draw(st.sampled_from((0, 1, 1, 1, 1, 2)))):
@@ -265,6 +286,7 @@ def message_story(draw: Draw, seller: str, message_id: str, order_ids: list[str]
             fields["order_id"] = draw(st.sampled_from(order_ids or list(ORDER_IDS)))
         elif link == "null":
             fields["order_id"] = None
+        fields.update(draw(dimensions()))
         events.append(_event(seller, "message_received", t, **fields))
     for _ in range(draw(st.sampled_from((0, 1, 1, 2)))):
         anchor = received_ms + draw(st.sampled_from((24 * HOUR, 48 * HOUR, -HOUR)))
@@ -285,7 +307,8 @@ def return_story(draw: Draw, seller: str, return_id: str, order_ids: list[str]) 
 
     for i in range(draw(st.sampled_from((0, 1, 1, 1, 2)))):
         t = requested_ms if i == 0 else draw(near(requested_ms))
-        add("return_requested", t, order_id=draw(st.sampled_from(order_ids or list(ORDER_IDS))))
+        add("return_requested", t, order_id=draw(st.sampled_from(order_ids or list(ORDER_IDS))),
+            **draw(dimensions()))
     decision_deadline = requested_ms + 48 * HOUR
     for _ in range(draw(st.sampled_from((0, 1, 1, 2)))):
         add("return_authorised", draw(near(decision_deadline)))

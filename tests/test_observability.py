@@ -65,12 +65,16 @@ def test_the_population_is_read_from_the_engines_at_scrape_time() -> None:
     registry = CollectorRegistry()
     registry.register(PopulationCollector(rt))
     value = registry.get_sample_value
+    dims = {e.name: {"marketplace": e.marketplace or "", "channel": e.channel or ""}
+            for e in rt.profile.entries}  # labels too (issue 17), "" when not filtered
     for entry in rt.profile.entries:  # one seller, in exactly one status per rate
-        assert sum(value("sellerperf_sellers", {"metric": entry.name, "status": s}) or 0
+        assert sum(value("sellerperf_sellers", {"metric": entry.name, **dims[entry.name],
+                                                "status": s}) or 0
                    for s in STATUS_NAMES) == 1, entry.name
     last = {a.metric: a.status for a in out.alerts}
     for metric, status in last.items():
-        assert value("sellerperf_sellers", {"metric": metric, "status": status}) == 1
+        assert value("sellerperf_sellers", {"metric": metric, **dims[metric],
+                                            "status": status}) == 1
     assert value("sellerperf_partitions_active") == 1
     assert value("sellerperf_open_objects") == 60
     assert value("sellerperf_open_objects_in_memory") == 60

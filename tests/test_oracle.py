@@ -151,10 +151,12 @@ def _decided(event_id: str, hours: int, decision: str, at_fault: bool = False) -
         (
             [
                 _decided("d", 6, "denied"),
-                _decided("g", 9, "granted"),
+                _decided("g", 9, "granted", at_fault=True),
             ],
             (1, 1),
         ),
+        # Issue 17, finding 3: a claim the marketplace funds (not the seller's fault).
+        ([_decided("g", 9, "granted", at_fault=False)], (0, 1)),
         ([_decided("d", 6, "withdrawn", at_fault=True)], (0, 1)),
         ([_o("k", "chargeback_filed", 5, chargeback_id="k1")], (1, 1)),
         (

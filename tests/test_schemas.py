@@ -138,7 +138,7 @@ def test_every_committed_schema_is_valid_draft_2020_12_with_id_and_title(rel: st
 
 def test_field_descriptions_come_from_the_attribute_docstrings() -> None:
     props = schema("events/order_placed.json")["properties"]
-    assert props["units"]["description"] == "Number of units ordered."
+    assert props["units"]["description"] == "Number of units ordered, 1 to 1,000,000."
     assert props["event_id"]["description"].startswith("Unique id of the event")
     assert props["order_id"]["description"] == "The order, unique within the seller."
     rate = schema("outputs/seller_snapshot.json")["$defs"]["RateValue"]["properties"]

@@ -90,8 +90,10 @@ SPEC: dict[str, dict[str, Callable[[Any], bool]]] = {
     "refund_issued": {"return_id": _is_str},
     "return_feedback": {"return_id": _is_str, "satisfied": _is_bool},
 }
+_CHANNEL = ("seller", "marketplace").__contains__
 OPTIONAL: dict[str, dict[str, Callable[[Any], bool]]] = {
-    "message_received": {"order_id": _str_or_null},
+    "message_received": {"order_id": _str_or_null, "marketplace": _is_str, "channel": _CHANNEL},
+    "return_requested": {"marketplace": _is_str, "channel": _CHANNEL},
 }
 
 SMALL = SimulationConfig(seed=3, sellers=12, days=20, orders_per_seller_day=6.0)

@@ -125,7 +125,7 @@ def test_missing_profile_file_names_the_path_and_the_known_profiles(tmp_path):
         load_profile("no-such-profile")
     message = str(info.value)
     assert str(PROFILES_DIR / "no-such-profile.toml") in message
-    assert "amazon-us, ebay, walmart" in message
+    assert "amazon-us, amazon-us-de, amazon-us-fba, ebay, walmart" in message
 
     with pytest.raises(TargetProfileError, match=r"missing\.toml"):
         load_profile(tmp_path / "missing.toml")

@@ -67,7 +67,8 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     seller_id: str
     """The seller."""
     metric: str
-    """The judged rate (profile entry), e.g. late_shipment_rate_10d."""
+    """The judged rate (profile entry), e.g. late_shipment_rate_10d; distinct within the
+    profile (a split entry's name ends in its values, e.g. order_defect_rate_60d.DE.seller)."""
     title: str
     """Human-readable name of the rate."""
     status: Status
@@ -108,6 +109,15 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     """True when a late event (older than the release watermark when it arrived) caused
     the change: it corrects what earlier alerts said (docs/semantics.md, "Late events are
     corrections"). Absent in records of versions before it, meaning false."""
+    marketplace: str | None = None
+    """The marketplace the rate counts (None: every marketplace). Added in schema 2;
+    absent in older records, meaning None."""
+    channel: Literal["seller", "marketplace"] | None = None
+    """The channel the rate counts: seller-fulfilled or fulfilled by the marketplace (None:
+    both). Added in schema 2; absent in older records, meaning None."""
+    marketplace_health: Health | None = None
+    """The seller's worst status over the rates of this marketplace, after this change
+    (None when the rate is not filtered on a marketplace). Added in schema 2."""
 
 
 def alert_id(*parts: object) -> str:

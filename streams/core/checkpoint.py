@@ -20,7 +20,10 @@ from streams.core.facts import Facts, MessageFacts, OrderFacts, ReturnFacts
 from streams.core.partition import Partition
 from streams.core.window import SellerState
 
-FORMAT: Final = 3
+FORMAT: Final = 4
+"""4: contributions packed `day << 2 | 2 | bad`, messages and returns with marketplace and
+channel (issue 17). Format 3 is still read (converted as it is read)."""
+_NEW_IN_4: Final = frozenset(("channel", "marketplace"))
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder()
 
@@ -35,6 +38,11 @@ def _slots(cls: type) -> tuple[str, ...]:
 _FIELDS: Final[dict[type, tuple[str, ...]]] = {
     cls: _slots(cls) for cls in (OrderFacts, MessageFacts, ReturnFacts)
 }
+_FIELDS_3: Final[dict[type, tuple[str, ...]]] = {
+    cls: tuple(n for n in names if cls is OrderFacts or n not in _NEW_IN_4)
+    for cls, names in _FIELDS.items()
+}
+"""The fields format 3 saved (messages and returns had no marketplace or channel)."""
 _STAMPS: Final = frozenset(("cancel_stamp", "feedback_stamp"))
 
 
@@ -46,13 +54,18 @@ def _facts_row(f: Facts) -> list[Any]:
     return list(_GETTERS[type(f)](f))
 
 
-def _facts_from(cls: type[Facts], row: list[Any]) -> Any:
+def _facts_from(cls: type[Facts], row: list[Any], fmt: int = FORMAT) -> Any:
     f = cls.__new__(cls)
-    for name, value in zip(_FIELDS[cls], row, strict=True):
+    if fmt == 3:
+        f.marketplace = f.channel = None  # type: ignore[attr-defined]
+    for name, value in zip(_FIELDS[cls] if fmt == FORMAT else _FIELDS_3[cls], row,
+                           strict=True):
         if name in _STAMPS:
             value = tuple(value)
-        elif name in ("channel", "marketplace"):
-            value = sys.intern(value)
+        elif name in _NEW_IN_4:
+            value = None if value is None else sys.intern(value)
+        elif name == "applied" and fmt == 3:  # day << 1 | bad, 0 for none
+            value = [(p >> 1) << 2 | 2 | (p & 1) if p else 0 for p in value]
         elif name == "claims" and value is not None:
             value = {k: ((v[0][0], v[0][1]), v[1], v[2]) for k, v in value.items()}
         elif name == "chargebacks" and value is not None:
@@ -74,9 +87,9 @@ def encode_facts(facts: Facts) -> bytes:
 def decode_facts(kind: str, blob: bytes) -> Facts:
     """The inverse of `encode_facts`."""
     fmt, row = _decoder.decode(blob)
-    if fmt != FORMAT:
-        raise ValueError(f"facts format {fmt!r}; expected {FORMAT}")
-    return _facts_from(_KIND_CLASS[kind], row)  # type: ignore[no-any-return]
+    if fmt not in (3, FORMAT):
+        raise ValueError(f"facts format {fmt!r}; expected 3 or {FORMAT}")
+    return _facts_from(_KIND_CLASS[kind], row, fmt)  # type: ignore[no-any-return]
 
 
 def encode_seller(seller: SellerState) -> bytes:
@@ -88,8 +101,8 @@ def encode_seller(seller: SellerState) -> bytes:
 def decode_seller(blob: bytes) -> SellerState:
     """The inverse of `encode_seller` (no objects; buckets and sums empty until restored)."""
     fmt, seller_id, n_slots, status = _decoder.decode(blob)
-    if fmt != FORMAT:
-        raise ValueError(f"seller state format {fmt!r}; expected {FORMAT}")
+    if fmt not in (3, FORMAT):
+        raise ValueError(f"seller state format {fmt!r}; expected 3 or {FORMAT}")
     seller = SellerState(seller_id, n_slots, len(status))
     seller.status = bytearray(status)
     return seller

@@ -6,8 +6,9 @@ per seller and rate the window sums and the status. `apply(event)` folds an
 event into its object's facts, recomputes that object's contribution to
 each metric and applies the difference to the buckets. The engine's clock
 is the event time of the latest event applied: when it passes a deadline
-the object is recomputed, when it crosses a day every window moves. No I/O,
-no Kafka, no wall clock.
+the object is recomputed, when a local day of a rate's calendar begins that
+rate's window moves. A rate may be filtered on a marketplace and a channel
+(a metric slot per metric and filter). No I/O, no Kafka, no wall clock.
 """
 
 from __future__ import annotations
@@ -24,14 +25,16 @@ from streams.core.alerts import (
     INSUFFICIENT,
     STATUS_NAMES,
     Alert,
+    Health,
     alert_id,
     judge,
     worth_alerting,
 )
+from streams.core.calendar import Calendar, Calendars
 from streams.core.clock import DAY_MS, iso_day, iso_ms
 from streams.core.events import AnyEvent, OrderEvent, ReturnEvent, event_time_ms
 from streams.core.facts import Facts
-from streams.core.metrics import KINDS, Kind, Metric, get_metric
+from streams.core.metrics import KINDS, Contribution, Deadlines, Kind, Metric, get_metric
 from streams.core.targets import Entry, TargetProfile, TargetVersion
 from streams.core.window import (
     NEVER_DAY,
@@ -76,18 +79,28 @@ class EngineStats:
     """Sellers whose windows were moved on a new day (only those whose sums change)."""
 
 
+Compiled = tuple[int, int, Contribution, Calendar, str | None, str | None]
+"""(index in `Facts.applied`, slot, contribution, calendar, marketplace, channel): one
+metric slot as the hot path reads it; the object counts only when its marketplace and
+channel equal the filter's (None: any)."""
+Timed = tuple[Deadlines, Calendar, str | None, str | None]
+"""(deadlines, calendar, marketplace, channel) of one slot."""
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """The profile compiled into index tables for the hot path."""
 
     metrics: tuple[Metric, ...]
-    """Metrics used by the profile; their position is the bucket slot."""
-    by_kind: dict[Kind, tuple[tuple[int, int, Callable[[Any, int], int]], ...]]
-    """Per kind, (index in `Facts.applied`, slot, contribution) of every metric."""
-    by_type: dict[type, tuple[tuple[int, int, Callable[[Any, int], int]], ...]]
-    """Per event type, the same for the metrics that read a field the event writes."""
-    deadlines: dict[Kind, tuple[Callable[[Any], tuple[int, ...]], ...]]
-    """Per kind, the deadline functions of its metrics."""
+    """Per bucket slot, its metric (a slot is a metric and a filter)."""
+    filters: tuple[tuple[str | None, str | None], ...]
+    """Per slot, the (marketplace, channel) it is filtered on (None: any)."""
+    by_kind: dict[Kind, tuple[Compiled, ...]]
+    """Per kind, every slot of its metrics."""
+    by_type: dict[type, tuple[Compiled, ...]]
+    """Per event type, the same for the slots whose metric reads a field the event writes."""
+    deadlines: dict[Kind, tuple[Timed, ...]]
+    """Per kind, the deadline functions of its slots (each distinct one once)."""
     entries_of_slot: tuple[tuple[int, ...], ...]
     """Per slot, the profile entries computed from it."""
     hold_ms: int
@@ -96,27 +109,36 @@ class Plan:
     @staticmethod
     def build(profile: TargetProfile) -> Plan:
         """Compile a target profile."""
-        names = list(dict.fromkeys(e.metric for e in profile.entries))
-        metrics = tuple(get_metric(n) for n in names)
-        by_kind = {
-            k: tuple((n, i, m.contribution) for n, (i, m) in enumerate(
-                (i, m) for i, m in enumerate(metrics) if m.kind == k))
-            for k in KINDS
-        }
+        keys = list(dict.fromkeys((e.metric, e.marketplace, e.channel)
+                                  for e in profile.entries))
+        metrics = tuple(get_metric(name) for name, _, _ in keys)
+        filters = tuple((market, channel) for _, market, channel in keys)
+        calendars = tuple(next(e.calendar for e in profile.entries
+                               if (e.metric, e.marketplace, e.channel) == key) for key in keys)
+        by_kind: dict[Kind, tuple[Compiled, ...]] = {}
+        deadlines: dict[Kind, tuple[Timed, ...]] = {}
+        for k in KINDS:
+            slots = [i for i, m in enumerate(metrics) if m.kind == k]
+            by_kind[k] = tuple((n, i, metrics[i].contribution, calendars[i], *filters[i])
+                               for n, i in enumerate(slots))
+            deadlines[k] = tuple(dict.fromkeys(
+                (metrics[i].deadlines, calendars[i], *filters[i]) for i in slots))
         kind_of_type = {cls: _kind_of(cls) for cls in folding.WRITES}
         by_type = {
             cls: tuple(
-                (n, slot, fn) for n, slot, fn in by_kind[kind_of_type[cls]]
-                if not metrics[slot].reads or metrics[slot].reads & writes
+                c for c in by_kind[kind_of_type[cls]]
+                if not metrics[c[1]].reads or metrics[c[1]].reads & writes
             )
             for cls, writes in folding.WRITES.items()
         }
-        deadlines = {k: tuple(m.deadlines for m in metrics if m.kind == k) for k in KINDS}
         entries_of_slot = tuple(
-            tuple(j for j, e in enumerate(profile.entries) if e.metric == m.name) for m in metrics
+            tuple(j for j, e in enumerate(profile.entries)
+                  if (e.metric, e.marketplace, e.channel) == key) for key in keys
         )
-        hold_ms = (profile.horizon_days + 1) * DAY_MS
-        return Plan(metrics, by_kind, by_type, deadlines, entries_of_slot, hold_ms)
+        # One day more than the horizon: a local day and a UTC day (retention) differ by
+        # less than a day.
+        hold_ms = (profile.horizon_days + 2) * DAY_MS
+        return Plan(metrics, filters, by_kind, by_type, deadlines, entries_of_slot, hold_ms)
 
 
 class Engine:
@@ -127,10 +149,22 @@ class Engine:
         self.entries: tuple[Entry, ...] = profile.entries
         self.plan = Plan.build(profile)
         self.sellers: dict[str, SellerState] = {}
+        self.calendars = profile.calendars if profile.calendars is not None else Calendars()
+        """Every marketplace's calendar (for date-only promises)."""
         self.clock_ms = _NEVER
         """Event time of the latest event applied; deadlines before it have passed."""
         self.day = _NEVER
-        """UTC day of the clock."""
+        """UTC day of the clock when the days were last set (_NEVER: not yet)."""
+        self._next_day_ms = _NEVER
+        """The first instant at which a local day of some rate's calendar begins."""
+        self._zones: tuple[Calendar, ...] = tuple(dict.fromkeys(e.calendar for e in self.entries))
+        """The distinct calendars of the rates."""
+        self._zone_of = [self._zones.index(e.calendar) for e in self.entries]
+        """Per entry, the index of its calendar in `_zones`."""
+        self._start_of = [e.calendar.start_ms for e in self.entries]
+        """Per entry, the first instant of a local day of its calendar."""
+        self.entry_day: list[int] = [_NEVER] * len(self.entries)
+        """Per entry, the local day of the clock in its calendar."""
         self.win_hi: list[int] = [_NEVER] * len(self.entries)
         """Per entry, the last day of the window (inclusive)."""
         self.win_lo: list[int] = [_NEVER] * len(self.entries)
@@ -153,14 +187,19 @@ class Engine:
         self.stats = EngineStats()
         self._correcting = False
         self._due: dict[int, set[str]] = {}
-        """Day -> sellers whose window sums change on that day as the windows move
-        (`SellerState.next_day`; stale entries are skipped)."""
+        """Instant (a day's start) -> sellers whose window sums change then as the windows
+        move (`SellerState.next_ms`; stale entries are skipped)."""
         self._due_days: list[int] = []
-        """Heap of the days in `_due`."""
+        """Heap of the instants in `_due`."""
         self._expiry_days: list[int] = []
         """Heap of the days in `_expiries`."""
-        self._version_days = sorted({v.since_day for e in self.entries for v in e.versions})
-        """Days on which some rate's target version may change."""
+        self._version_ms = sorted({e.calendar.start_ms(v.since_day)
+                                   for e in self.entries for v in e.versions})
+        """Instants at which some rate's target version may change."""
+        self._of_market: dict[str, tuple[int, ...]] = {
+            m: tuple(j for j, e in enumerate(self.entries) if e.marketplace == m)
+            for m in profile.marketplaces}
+        """Per marketplace, the rates filtered on it."""
         self._lag = [e.lag_days for e in self.entries]
         self._span = [e.lag_days + e.window_days for e in self.entries]
         self._wakes: list[tuple[int, str, int, str]] = []
@@ -183,7 +222,7 @@ class Engine:
         self._deadlines = self.plan.deadlines
         self._hold_ms = self.plan.hold_ms
         self._alerts: list[Alert] = []
-        self._slots_of_kind = {k: tuple(slot for _, slot, _ in v)
+        self._slots_of_kind = {k: tuple(c[1] for c in v)
                                for k, v in self._by_kind.items()}
         self.evict_waiting = False
         """Whether `restore` also evicts objects waiting for a deadline."""
@@ -223,10 +262,14 @@ class Engine:
             seller = self.sellers[event.seller_id] = SellerState(
                 event.seller_id, len(self.plan.metrics), len(self.entries)
             )
+            if self.track_writes:
+                # Written even if none of its objects ever counts in a rate (all of another
+                # marketplace): its objects are saved, and they are restored into it.
+                self.dirty_sellers.add(event.seller_id)
         elif seller.cold:
             kind, key = folding.object_of(event)
             self._thaw(seller, kind, key)
-        kind, facts = folding.fold(seller, event, t, self._sizes)
+        kind, facts = folding.fold(seller, event, t, self._sizes, self.calendars)
         self.stats.events_total += 1
         if folding.is_orphan(kind, facts):
             self.stats.orphan_events_total += 1
@@ -239,13 +282,19 @@ class Engine:
         seller: SellerState,
         kind: Kind,
         facts: Facts,
-        metrics: tuple[tuple[int, int, Callable[[Any, int], int]], ...] | None = None,
+        metrics: tuple[Compiled, ...] | None = None,
     ) -> None:
         """Apply the change of one object's contributions, then judge what moved."""
         applied = facts.applied
         clock = self.clock_ms
-        for i, slot, contribution in self._by_kind[kind] if metrics is None else metrics:
-            new = contribution(facts, clock)
+        f: Any = facts
+        for i, slot, contribution, cal, market, channel in (
+                self._by_kind[kind] if metrics is None else metrics):
+            if (market is None or f.marketplace == market) and (
+                    channel is None or f.channel == channel):
+                new = contribution(facts, clock, cal)
+            else:
+                new = 0
             old = applied[i]
             if new != old:
                 # Few distinct values (two per day): share one int object among all objects.
@@ -270,7 +319,7 @@ class Engine:
         for packed, sign in ((old, -1), (new, 1)):
             if not packed:
                 continue
-            day = packed >> 1
+            day = packed >> 2
             if day <= floor:
                 continue  # outside every window, now and later
             delta = sign * (ONE | (packed & 1))
@@ -283,16 +332,18 @@ class Engine:
                     change = day + self._lag[j]  # the day it enters the window
                 else:
                     continue
-                if sign > 0 and change < seller.next_day:
-                    self._due_on(change, seller)
+                if sign > 0 and (change_ms := self._start_of[j](change)) < seller.next_ms:
+                    self._due_on(change_ms, seller)
         self.changed.add(seller.seller_id)
         if self.track_writes:
             self.dirty_sellers.add(seller.seller_id)
         bad_is = self.plan.metrics[slot].numerator_is_bad
         was_bad = bool(old) and bool(old & 1) == bad_is
         is_bad = bool(new) and bool(new & 1) == bad_is
-        if is_bad and not was_bad:
-            seller.remember(slot, new >> 1, facts.key, folding.order_id_of(facts))
+        if is_bad and (not was_bad or old >> 2 != new >> 2):
+            # Also when a bad object's anchor day moved (a corrected order_placed): it is
+            # named by its new day, as a restore would (`_rebuild_buckets`).
+            seller.remember(slot, new >> 2, facts.key, folding.order_id_of(facts))
         elif was_bad and not is_bad:
             seller.forget(slot, facts.key)
 
@@ -385,32 +436,29 @@ class Engine:
 
     def _advance(self, clock_ms: int) -> None:
         """Move the clock to `clock_ms`, taking every instant on the way in time order: a
-        deadline passes at its time + 1 ms, a day begins at its first ms. At each instant
-        every change due then is made, then what moved is judged (docs/semantics.md,
+        deadline passes at its time + 1 ms, a local day begins at its first instant. At each
+        instant every change due then is made, then what moved is judged (docs/semantics.md,
         "Instants are taken in order"), so how the clock got here changes nothing."""
         if self.day == _NEVER:  # the first event: nothing before it to take
             self.clock_ms = clock_ms
-            self._set_day(clock_ms // DAY_MS)
+            self._set_days(clock_ms)
             return
         wakes = self._wakes
-        target_day = clock_ms // DAY_MS
         while True:
             # The next instant: the next wake, or the start of the next day on which
             # something is due (days on which nothing is due are stepped over at once).
             instant = wakes[0][0] + 1 if wakes else clock_ms + 1
-            if target_day > self.day:
-                day = min(target_day, self._next_busy_day(), instant // DAY_MS)
-                if day > self.day:
-                    instant = day * DAY_MS
+            busy = self._next_busy_ms()
+            if busy < instant:
+                instant = busy
             if instant > clock_ms:
                 break
             if instant < self.clock_ms:  # a wake already due (restored): take it now
                 instant = self.clock_ms
             self.clock_ms = instant
             pending = self._pending = set()
-            if instant % DAY_MS == 0 and instant // DAY_MS > self.day:
-                self._new_day(instant // DAY_MS)
-                self._expire(self.day)
+            if instant >= busy or instant >= self._next_day_ms:
+                self._new_day(instant)
             while wakes and wakes[0][0] < instant:
                 due, seller_id, kind_no, key = heapq.heappop(wakes)
                 self._wake(due, seller_id, KINDS[kind_no], key)
@@ -425,19 +473,22 @@ class Engine:
                 if seller is not None and seller.is_idle():
                     self._forget(seller_id)
         self.clock_ms = clock_ms
+        if clock_ms >= self._next_day_ms:
+            # Nothing is due up to the clock (that was taken above): only the windows move.
+            self._set_days(clock_ms)
 
-    def _next_busy_day(self) -> int:
-        """The first day after the engine's on which a window sum, a target version or
-        retention is due (maybe earlier: stale entries)."""
-        day = NEVER_DAY
+    def _next_busy_ms(self) -> int:
+        """The first instant after the clock at which a window sum, a target version or
+        retention is due (maybe earlier: stale entries, or due when restored)."""
+        at = NEVER_DAY
         if self._due_days:
-            day = self._due_days[0]
-        if self._expiry_days and self._expiry_days[0] < day:
-            day = self._expiry_days[0]
-        i = bisect.bisect_right(self._version_days, self.day)
-        if i < len(self._version_days) and self._version_days[i] < day:
-            day = self._version_days[i]
-        return max(day, self.day + 1)
+            at = self._due_days[0]
+        if self._expiry_days and self._expiry_days[0] * DAY_MS < at:
+            at = self._expiry_days[0] * DAY_MS
+        i = bisect.bisect_right(self._version_ms, self.clock_ms)
+        if i < len(self._version_ms) and self._version_ms[i] < at:
+            at = self._version_ms[i]
+        return at
 
     def _wake(self, due: int, seller_id: str, kind: Kind, key: str) -> None:
         """A deadline of one object has passed."""
@@ -449,7 +500,8 @@ class Engine:
             return  # stale: the object was rescheduled or dropped
         facts.wake_ms = None
         clock = self.clock_ms
-        if not any(d < clock for deadlines in self._deadlines[kind] for d in deadlines(facts)):
+        if not any(d < clock for deadlines, cal, _, _ in self._deadlines[kind]
+                   for d in deadlines(facts, cal)):
             # No pending deadline has passed (resolved since, shipped, replied ...): the
             # contribution cannot have changed with time.
             self._schedule(seller_id, kind, facts)
@@ -514,8 +566,12 @@ class Engine:
         clock = self.clock_ms
         wake = facts.wake_ms
         nxt = None
-        for deadlines in self._deadlines[kind]:
-            for d in deadlines(facts):
+        f: Any = facts
+        for deadlines, cal, market, channel in self._deadlines[kind]:
+            if (market is not None and f.marketplace != market) or (
+                    channel is not None and f.channel != channel):
+                continue
+            for d in deadlines(facts, cal):
                 if clock <= d and (nxt is None or d < nxt):
                     nxt = d
         if nxt is None:
@@ -538,29 +594,30 @@ class Engine:
         packed = sellers.get(seller_id)
         sellers[seller_id] = entry if packed is None else packed + entry
 
-    def _new_day(self, day: int) -> None:
-        """Make `day` the engine's day: move the windows of the sellers whose sums change
-        on it (`SellerState.next_day`) and re-judge what changed; a new target version
-        re-judges its rate for every seller. Every other seller's sums stay as they are,
-        so a day costs what changes on it, not the sellers held."""
+    def _new_day(self, instant: int) -> None:
+        """Take the days as they are at `instant`: move the windows of the sellers whose
+        sums change by then (`SellerState.next_ms`) and re-judge what changed; a new target
+        version re-judges its rate for every seller; retention drops what expired by the
+        UTC day. Every other seller's sums stay as they are, so a day costs what changes
+        on it, not the sellers held."""
         old_hi = list(self.win_hi)
         old_lo = list(self.win_lo)
-        version_changed = self._set_day(day)
+        version_changed = self._set_days(instant)
         due: set[str] = set()
         heap = self._due_days
-        while heap and heap[0] <= day:
+        while heap and heap[0] <= instant:
             due |= self._due.pop(heapq.heappop(heap), set())
         sellers = self.sellers
         for seller_id in sorted(due):
             seller = sellers.get(seller_id)
-            if seller is None or seller.next_day > day:
+            if seller is None or seller.next_ms > instant:
                 continue  # forgotten, or due later (stale entry)
             self.stats.sellers_slid_total += 1
             self._slide(seller, old_lo, old_hi)
             seller.prune(self.floor)
             if self.track_writes:
                 self.dirty_sellers.add(seller_id)
-            seller.next_day = NEVER_DAY
+            seller.next_ms = NEVER_DAY
             self._reindex(seller)
             if seller.is_idle():
                 self._forget(seller_id)
@@ -573,34 +630,37 @@ class Engine:
                         self._judge(seller, j)
                     else:
                         pending.add((seller.seller_id, j))
+        self._expire(instant // DAY_MS)
 
-    def _due_on(self, day: int, seller: SellerState) -> None:
-        """The seller's window sums change on `day` (earlier than it was due)."""
-        seller.next_day = day
-        sellers = self._due.get(day)
+    def _due_on(self, instant: int, seller: SellerState) -> None:
+        """The seller's window sums change at `instant` (earlier than it was due)."""
+        seller.next_ms = instant
+        sellers = self._due.get(instant)
         if sellers is None:
-            sellers = self._due[day] = set()
-            heapq.heappush(self._due_days, day)
+            sellers = self._due[instant] = set()
+            heapq.heappush(self._due_days, instant)
         sellers.add(seller.seller_id)
 
     def _reindex(self, seller: SellerState) -> None:
-        """Find the first day on which the seller's window sums change as the windows move
-        (a non-zero bucket leaves a window or enters one), and list the seller for it."""
+        """Find the first instant at which the seller's window sums change as the windows
+        move (a non-zero bucket leaves a window or enters one), and list the seller for it."""
         best = NEVER_DAY
         win_lo, win_hi, span, lag = self.win_lo, self.win_hi, self._span, self._lag
         for slot, days in enumerate(seller.buckets):
             if days is None:
                 continue
+            start_of = self._start_of
             if isinstance(days, dict):
                 for j in self._entries_of_slot[slot]:
                     first = first_day(days, win_lo[j], win_hi[j])
-                    if first + span[j] < best:
-                        best = first + span[j]
+                    if first != NEVER_DAY and (at := start_of[j](first + span[j])) < best:
+                        best = at
                     later = first_day(days, win_hi[j])
-                    if later + lag[j] < best:
-                        best = later + lag[j]
+                    if later != NEVER_DAY and (at := start_of[j](later + lag[j])) < best:
+                        best = at
                 continue
-            # A dense run: days[0] is its first day, both ends non-zero (see Days).
+            # A dense run: days[0] is its first day, both ends non-zero (see Days). Days are
+            # the entry's calendar's; the instant they begin is what compares across entries.
             base = days[0] - 1
             n = len(days)
             for j in self._entries_of_slot[slot]:
@@ -612,22 +672,30 @@ class Engine:
                     i += 1
                 if i < n:
                     change = base + i + (span[j] if i < stop else lag[j])
-                    if change < best:
-                        best = change
+                    if (at := start_of[j](change)) < best:
+                        best = at
                     if i < stop and stop < n:  # and the first day to enter the window
                         while stop < n and not days[stop]:
                             stop += 1
-                        if stop < n and base + stop + lag[j] < best:
-                            best = base + stop + lag[j]
-        if best < seller.next_day:
+                        if stop < n and (at := start_of[j](base + stop + lag[j])) < best:
+                            best = at
+        if best < seller.next_ms:
             self._due_on(best, seller)
 
-    def _set_day(self, day: int) -> list[bool]:
-        """Make `day` the engine's day: every window ends on it (after its lag), target
-        versions and bucket floors follow; per rate, whether its target version changed."""
-        self.day = day
+    def _set_days(self, instant: int) -> list[bool]:
+        """Take the local days of every calendar at `instant`: every window ends on its
+        calendar's day (after its lag), target versions and bucket floors follow; per rate,
+        whether its target version changed. Days never go back."""
+        self.day = instant // DAY_MS
+        zone_days = [cal.day_of(instant) for cal in self._zones]
+        self._next_day_ms = min(cal.start_ms(d + 1) for cal, d in zip(self._zones, zone_days,
+                                                                         strict=True))
         version_changed = []
         for j, e in enumerate(self.entries):
+            day = zone_days[self._zone_of[j]]
+            if day < self.entry_day[j]:
+                day = self.entry_day[j]
+            self.entry_day[j] = day
             self.win_hi[j] = day - e.lag_days
             self.win_lo[j] = day - e.lag_days - e.window_days
             version = e.version_at(day)
@@ -677,7 +745,7 @@ class Engine:
         if timed:
             assert clock_ms is not None
             self.clock_ms = clock_ms
-            self._set_day(clock_ms // DAY_MS)
+            self._set_days(clock_ms)
         for seller in sellers:
             seller_id = seller.seller_id
             self.sellers[seller_id] = seller
@@ -703,7 +771,7 @@ class Engine:
                         seller.status[j] = judge(self.entries[j], self.versions[j],
                                                  total & 0xFFFFFFFF, total >> 32,
                                                  seller.status[j])
-                seller.next_day = NEVER_DAY
+                seller.next_ms = NEVER_DAY
                 self._reindex(seller)
             if self.cold is not None:
                 self.evict([(seller_id, kind, key) for kind in KINDS
@@ -724,10 +792,10 @@ class Engine:
             plan = self._by_kind[kind]
             for facts in seller.objects(kind).values():
                 applied = facts.applied
-                for n, slot, _ in plan:
+                for n, slot, *_ in plan:
                     packed = applied[n]
-                    if packed and (packed >> 1) > self.floor[slot]:
-                        day = packed >> 1
+                    if packed and (packed >> 2) > self.floor[slot]:
+                        day = packed >> 2
                         add_to_day(buckets, slot, day, ONE | (packed & 1))
                         if bool(packed & 1) == metrics[slot].numerator_is_bad:
                             ids = recent[slot]
@@ -746,10 +814,12 @@ class Engine:
         version = self.versions[j]
         as_of = iso_ms(self.clock_ms)
         self.stats.alerts_total += 1
+        # The dimensions are in the id when set (the ids of unfiltered rates are as before).
+        dims = [d for d in (entry.marketplace, entry.channel) if d is not None]
         return Alert(
             alert_id=alert_id(
                 seller.seller_id, entry.name, STATUS_NAMES[previous], STATUS_NAMES[status],
-                self.clock_ms, num, den, version.version_id,
+                self.clock_ms, num, den, version.version_id, *dims,
             ),
             seller_id=seller.seller_id,
             metric=entry.name,
@@ -772,7 +842,20 @@ class Engine:
             order_ids=self.order_ids(seller, j, num, den),
             account_health=HEALTH_OF_STATUS[max(seller.status)],
             correction=self._correcting,
+            marketplace=entry.marketplace,
+            channel=entry.channel,  # type: ignore[arg-type]
+            marketplace_health=(None if entry.marketplace is None
+                                else self.health(seller, entry.marketplace)),
         )
+
+    def health(self, seller: SellerState, marketplace: str | None = None) -> Health:
+        """The seller's account health: the worst status over every rate, or over the rates
+        filtered on one marketplace."""
+        if marketplace is None:
+            return HEALTH_OF_STATUS[max(seller.status, default=0)]
+        status = seller.status
+        return HEALTH_OF_STATUS[max((status[j] for j in self._of_market.get(marketplace, ())),
+                                    default=0)]
 
     def order_ids(self, seller: SellerState, j: int, num: int, den: int) -> list[str]:
         """The orders rate `j` names (SellerState.recent_ids): none while no object in its

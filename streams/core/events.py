@@ -23,6 +23,9 @@ SellerId = Annotated[
         description="Seller identifier: 1-64 of A-Z a-z 0-9 _ . : - (not starting with a symbol)",
     ),
 ]
+Marketplace = Annotated[str, msgspec.Meta(min_length=1, max_length=16,
+                                          description="Marketplace code, e.g. US")]
+Channel = Literal["seller", "marketplace"]
 Timestamp = Annotated[
     datetime, msgspec.Meta(tz=True, description="RFC 3339 date-time with an offset (UTC)")
 ]
@@ -52,16 +55,19 @@ class OrderEvent(Event, frozen=True, kw_only=True):
 class OrderPlaced(OrderEvent, frozen=True, kw_only=True, tag="order_placed"):
     """A buyer placed an order; its placed time is the event time."""
 
-    marketplace: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
-    """Marketplace code, e.g. US."""
-    channel: Literal["seller", "marketplace"]
+    marketplace: Marketplace
+    """Marketplace code, e.g. US: the rates of a profile entry filtered on a marketplace
+    count its orders only, on its calendar's local days (deploy/calendars)."""
+    channel: Channel
     """Who fulfils it: the seller, or the marketplace (FBA)."""
     expected_ship_at: Timestamp
     """Latest time the seller should confirm shipment."""
     promised_delivery_at: Timestamp
-    """Delivery date promised to the buyer."""
+    """Delivery time promised to the buyer. A date-only promise is sent as local midnight
+    of the marketplace's time zone (e.g. 2026-03-05T00:00:00-08:00 for a US order promised
+    for 5 March) and means the end of that local day."""
     units: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
-    """Number of units ordered."""
+    """Number of units ordered, 1 to 1,000,000."""
 
 
 class OrderCancelled(OrderEvent, frozen=True, kw_only=True, tag="order_cancelled"):
@@ -148,6 +154,12 @@ class MessageReceived(Event, frozen=True, kw_only=True, tag="message_received"):
     """The order it is about, if any."""
     needs_reply: bool
     """Whether the message needs a reply (counts for contact response time)."""
+    marketplace: Marketplace | None = None
+    """Marketplace of the conversation (optional, added in schema 2): without it the
+    message counts only in rates not filtered on a marketplace."""
+    channel: Channel | None = None
+    """Channel of the order it is about (optional, added in schema 2): without it the
+    message counts only in rates not filtered on a channel."""
 
 
 class SellerReplied(Event, frozen=True, kw_only=True, tag="seller_replied"):
@@ -172,6 +184,12 @@ class ReturnRequested(ReturnEvent, frozen=True, kw_only=True, tag="return_reques
 
     order_id: Id
     """The order being returned."""
+    marketplace: Marketplace | None = None
+    """Marketplace of the returned order (optional, added in schema 2): without it the
+    return counts only in rates not filtered on a marketplace."""
+    channel: Channel | None = None
+    """Channel of the returned order (optional, added in schema 2): without it the return
+    counts only in rates not filtered on a channel."""
 
 
 class ReturnAuthorised(ReturnEvent, frozen=True, kw_only=True, tag="return_authorised"):

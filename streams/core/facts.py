@@ -114,11 +114,12 @@ class OrderFacts(Facts):
         if old is None or stamp > old[0]:
             cbs[cb_id] = (stamp, active)
 
-    def has_open_claim_or_chargeback(self) -> bool:
-        """Any claim open or granted, or any chargeback active."""
+    def has_defect_claim_or_chargeback(self) -> bool:
+        """Any claim open, or granted with the seller at fault (a claim the marketplace
+        funds is no defect), or any chargeback active."""
         if self.claims:
-            for _, state, _ in self.claims.values():
-                if state == CLAIM_OPEN or state == "granted":
+            for _, state, at_fault in self.claims.values():
+                if state == CLAIM_OPEN or (state == "granted" and at_fault):
                     return True
         if self.chargebacks:
             for _, active in self.chargebacks.values():
@@ -130,7 +131,8 @@ class OrderFacts(Facts):
 class MessageFacts(Facts):
     """Facts of one buyer message."""
 
-    __slots__ = ("needs_reply", "order_id", "received_id", "received_ms", "replied_ms")
+    __slots__ = ("channel", "marketplace", "needs_reply", "order_id", "received_id",
+                 "received_ms", "replied_ms")
 
     def __init__(self, key: str, n_metrics: int) -> None:
         super().__init__(key, n_metrics)
@@ -140,6 +142,10 @@ class MessageFacts(Facts):
         self.needs_reply = False
         self.order_id: str | None = None
         self.replied_ms: int | None = None
+        self.marketplace: str | None = None
+        """Marketplace of the conversation, when the event gave one."""
+        self.channel: str | None = None
+        """Channel of the order it is about, when the event gave one."""
 
 
 class ReturnFacts(Facts):
@@ -147,7 +153,9 @@ class ReturnFacts(Facts):
 
     __slots__ = (
         "authorised_ms",
+        "channel",
         "feedback_stamp",
+        "marketplace",
         "order_id",
         "received_ms",
         "refunded_ms",
@@ -171,3 +179,7 @@ class ReturnFacts(Facts):
         self.refunded_ms: int | None = None
         self.feedback_stamp: Stamp = NO_STAMP
         self.satisfied: bool | None = None
+        self.marketplace: str | None = None
+        """Marketplace of the return, when the event gave one."""
+        self.channel: str | None = None
+        """Channel of the returned order, when the event gave one."""

@@ -22,6 +22,7 @@ from streams.core.facts import (
 from streams.core.metrics import Kind
 
 if TYPE_CHECKING:
+    from streams.core.calendar import Calendars
     from streams.core.window import SellerState
 
 Sizes = Mapping[Kind, int]
@@ -142,6 +143,8 @@ def _received_msg(
         f.received_ms = t
         f.needs_reply = e.needs_reply
         f.order_id = e.order_id
+        f.marketplace = None if e.marketplace is None else sys.intern(e.marketplace)
+        f.channel = e.channel
     return "message", f
 
 
@@ -157,6 +160,8 @@ def _requested(s: SellerState, e: ev.ReturnRequested, t: int, p: Sizes) -> tuple
         f.requested_id = e.event_id
         f.requested_ms = t
         f.order_id = e.order_id
+        f.marketplace = None if e.marketplace is None else sys.intern(e.marketplace)
+        f.channel = e.channel
     return "return", f
 
 
@@ -217,9 +222,10 @@ WRITES: Final[dict[type, frozenset[str]]] = {
     ev.ShipmentConfirmed: frozenset({"ship_ms"}),
     ev.TrackingValidated: frozenset({"tracking_ms"}),
     ev.Delivered: frozenset({"delivered_ms"}),
-    ev.MessageReceived: frozenset({"received_ms", "needs_reply", "order_id"}),
+    ev.MessageReceived: frozenset({"received_ms", "needs_reply", "order_id", "marketplace",
+                                   "channel"}),
     ev.SellerReplied: frozenset({"replied_ms"}),
-    ev.ReturnRequested: frozenset({"requested_ms", "order_id"}),
+    ev.ReturnRequested: frozenset({"requested_ms", "order_id", "marketplace", "channel"}),
     ev.ReturnAuthorised: frozenset({"authorised_ms"}),
     ev.ReturnRejected: frozenset({"rejected_ms", "rejected_invalid"}),
     ev.ReturnReceived: frozenset({"received_ms"}),
@@ -229,9 +235,18 @@ WRITES: Final[dict[type, frozenset[str]]] = {
 """Per event type, the fact fields its fold may write (metrics reading none are skipped)."""
 
 
-def fold(seller: SellerState, event: ev.AnyEvent, t: int, sizes: Sizes) -> tuple[Kind, Facts]:
-    """Fold an event into its object's facts; which kind of object and the facts."""
-    return _FOLDS[type(event)](seller, event, t, sizes)
+def fold(seller: SellerState, event: ev.AnyEvent, t: int, sizes: Sizes,
+         calendars: Calendars | None = None) -> tuple[Kind, Facts]:
+    """Fold an event into its object's facts; which kind of object and the facts.
+
+    With `calendars`, a promise at local midnight of the order's marketplace (a date-only
+    promise) is kept as the end of that local day (docs/semantics.md, "Metrics")."""
+    kind, facts = _FOLDS[type(event)](seller, event, t, sizes)
+    if (calendars is not None and type(event) is ev.OrderPlaced
+            and facts.placed_id == event.event_id):  # type: ignore[attr-defined]
+        order: Any = facts
+        order.promised_ms = calendars.of(order.marketplace).promise_end(order.promised_ms)
+    return kind, facts
 
 
 def expiry_ms(kind: Kind, f: Any, hold_ms: int) -> int:

@@ -1,9 +1,11 @@
 """Metric definitions: what one object contributes to a seller's rates.
 
-A metric is a pure function of one object's facts and the watermark. It
-returns 0 when the object does not count, else ``anchor_day << 1 | bad``
-(see `pack`), where *in numerator* is the second field. Adding a metric is
-one `Metric(...)` and one `register(...)`; see the worked example in docs/design.md.
+A metric is a pure function of one object's facts, the watermark and the
+calendar of the rate (whose local days the anchor days are). It returns 0
+when the object does not count, else `Calendar.pack(anchor_ms, in_numerator)`.
+Adding a metric is one `Metric(...)` and one `register(...)`; see the worked
+example in docs/design.md. Filtering on marketplace and channel is the
+engine's (streams.core.engine.Plan), not the metric's.
 """
 
 from __future__ import annotations
@@ -12,20 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from streams.core.clock import DAY_MS, HOUR_MS, add_business_days
+from streams.core.calendar import Calendar
+from streams.core.clock import HOUR_MS
 from streams.core.facts import ORDER_MAX_AGE_MS, MessageFacts, OrderFacts, ReturnFacts
 from streams.errors import UnknownMetric
 
 Kind = Literal["order", "message", "return"]
 KINDS: Final[tuple[Kind, ...]] = ("order", "message", "return")
 
-Contribution = Callable[[Any, int], int]
-"""(facts, watermark_ms) -> 0, or anchor_day << 1 | in_numerator."""
-
-
-def pack(anchor_ms: int, in_numerator: bool) -> int:
-    """Encode a contribution: counted on the anchor's day, numerator or not."""
-    return (anchor_ms // DAY_MS) << 1 | in_numerator
+Contribution = Callable[[Any, int, Calendar], int]
+"""(facts, watermark_ms, calendar) -> 0, or `Calendar.pack(anchor_ms, in_numerator)`."""
+Deadlines = Callable[[Any, Calendar], tuple[int, ...]]
+"""(facts, calendar) -> the times at which the contribution may change with no event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ class Metric:
     """Which objects it counts."""
     contribution: Contribution
     """The object's contribution given its facts and the watermark."""
-    deadlines: Callable[[Any], tuple[int, ...]]
+    deadlines: Deadlines
     """Times at which the contribution may still change with no new event (none once
     the outcome no longer depends on the clock)."""
     numerator_is_bad: bool
@@ -73,7 +73,7 @@ def registered() -> dict[str, Metric]:
     return dict(_REGISTRY)
 
 
-def _none(_: Any) -> tuple[int, ...]:
+def _none(_: Any, cal: Calendar) -> tuple[int, ...]:
     return ()
 
 
@@ -89,39 +89,39 @@ def shipped_ms(f: OrderFacts) -> int | None:
     return ship_ms
 
 
-def _order_defect(f: OrderFacts, wm: int) -> int:
+def _order_defect(f: OrderFacts, wm: int, cal: Calendar) -> int:
     if f.placed_ms is None:
         return 0
     rating = f.rating
-    bad = (rating is not None and rating <= 2) or f.has_open_claim_or_chargeback()
-    return pack(f.placed_ms, bad)
+    bad = (rating is not None and rating <= 2) or f.has_defect_claim_or_chargeback()
+    return cal.pack(f.placed_ms, bad)
 
 
-def _negative_feedback(f: OrderFacts, wm: int) -> int:
+def _negative_feedback(f: OrderFacts, wm: int, cal: Calendar) -> int:
     if f.placed_ms is None:
         return 0
-    return pack(f.placed_ms, f.rating is not None and f.rating <= 2)
+    return cal.pack(f.placed_ms, f.rating is not None and f.rating <= 2)
 
 
-def _seller_cancel(f: OrderFacts, wm: int) -> int:
+def _seller_cancel(f: OrderFacts, wm: int, cal: Calendar) -> int:
     if f.placed_ms is None or f.channel != "seller":
         return 0
     by = f.cancelled_by
-    return pack(f.placed_ms, by == "seller" or by == "system")
+    return cal.pack(f.placed_ms, by == "seller" or by == "system")
 
 
-def _late_shipment(f: OrderFacts, wm: int) -> int:
+def _late_shipment(f: OrderFacts, wm: int, cal: Calendar) -> int:
     if f.placed_ms is None or f.channel != "seller":
         return 0
     ship_ms = shipped_ms(f)
     if ship_ms is None:
         if f.cancelled_by is not None:
             return 0
-        return pack(f.expected_ship_ms, wm > f.expected_ship_ms)
-    return pack(f.expected_ship_ms, ship_ms > f.expected_ship_ms)
+        return cal.pack(f.expected_ship_ms, wm > f.expected_ship_ms)
+    return cal.pack(f.expected_ship_ms, ship_ms > f.expected_ship_ms)
 
 
-def _late_shipment_deadlines(f: OrderFacts) -> tuple[int, ...]:
+def _late_shipment_deadlines(f: OrderFacts, cal: Calendar) -> tuple[int, ...]:
     # Only while the outcome still waits on the clock: a seller-fulfilled order, not
     # shipped, not cancelled.
     if (f.placed_ms is None or f.channel != "seller" or shipped_ms(f) is not None
@@ -133,16 +133,16 @@ def _late_shipment_deadlines(f: OrderFacts) -> tuple[int, ...]:
 _SCAN_DUE_MS: Final = 48 * HOUR_MS
 
 
-def _valid_tracking(f: OrderFacts, wm: int) -> int:
+def _valid_tracking(f: OrderFacts, wm: int, cal: Calendar) -> int:
     if f.placed_ms is None or f.channel != "seller" or (ship_ms := shipped_ms(f)) is None:
         return 0
     if f.tracking_ms is None:
         # Pending until the scan is due, so a fresh shipment does not count as invalid.
-        return pack(ship_ms, False) if wm > ship_ms + _SCAN_DUE_MS else 0
-    return pack(ship_ms, True)
+        return cal.pack(ship_ms, False) if wm > ship_ms + _SCAN_DUE_MS else 0
+    return cal.pack(ship_ms, True)
 
 
-def _scan_deadline(f: OrderFacts) -> tuple[int, ...]:
+def _scan_deadline(f: OrderFacts, cal: Calendar) -> tuple[int, ...]:
     # Exactly when `_valid_tracking` reads the clock.
     if (f.placed_ms is None or f.channel != "seller" or (ship_ms := shipped_ms(f)) is None
             or f.tracking_ms is not None):
@@ -150,17 +150,17 @@ def _scan_deadline(f: OrderFacts) -> tuple[int, ...]:
     return (ship_ms + _SCAN_DUE_MS,)
 
 
-def _on_time_delivery(f: OrderFacts, wm: int) -> int:
+def _on_time_delivery(f: OrderFacts, wm: int, cal: Calendar) -> int:
     if (f.placed_ms is None or f.channel != "seller" or shipped_ms(f) is None
             or f.tracking_ms is None):
         return 0
     delivered = f.delivered_ms
     if delivered is None:
-        return pack(f.promised_ms, False) if wm > f.promised_ms else 0
-    return pack(f.promised_ms, delivered <= f.promised_ms)
+        return cal.pack(f.promised_ms, False) if wm > f.promised_ms else 0
+    return cal.pack(f.promised_ms, delivered <= f.promised_ms)
 
 
-def _promised_deadline(f: OrderFacts) -> tuple[int, ...]:
+def _promised_deadline(f: OrderFacts, cal: Calendar) -> tuple[int, ...]:
     # Exactly when `_on_time_delivery` reads the clock.
     if (f.placed_ms is None or f.channel != "seller" or shipped_ms(f) is None
             or f.tracking_ms is None or f.delivered_ms is not None):
@@ -168,14 +168,14 @@ def _promised_deadline(f: OrderFacts) -> tuple[int, ...]:
     return (f.promised_ms,)
 
 
-def _transaction_defect(f: OrderFacts, wm: int) -> int:
+def _transaction_defect(f: OrderFacts, wm: int, cal: Calendar) -> int:
     if f.placed_ms is None:
         return 0
     by = f.cancelled_by
     bad = by == "seller" or by == "system"
     if not bad and f.claims:
         bad = any(state == "granted" and fault for _, state, fault in f.claims.values())
-    return pack(f.placed_ms, bad)
+    return cal.pack(f.placed_ms, bad)
 
 
 # -- messages ---------------------------------------------------------------
@@ -185,17 +185,17 @@ def contact_response(hours: int) -> Metric:
     """Buyer messages needing a reply, answered within `hours` (good numerator)."""
     limit_ms = hours * HOUR_MS
 
-    def contribution(f: MessageFacts, wm: int) -> int:
+    def contribution(f: MessageFacts, wm: int, cal: Calendar) -> int:
         received = f.received_ms
         if received is None or not f.needs_reply:
             return 0
         due = received + limit_ms
         replied = f.replied_ms
         if replied is None:
-            return pack(received, False) if wm > due else 0
-        return pack(received, replied <= due)
+            return cal.pack(received, False) if wm > due else 0
+        return cal.pack(received, replied <= due)
 
-    def deadlines(f: MessageFacts) -> tuple[int, ...]:
+    def deadlines(f: MessageFacts, cal: Calendar) -> tuple[int, ...]:
         if f.received_ms is None or not f.needs_reply or f.replied_ms is not None:
             return ()
         return (f.received_ms + limit_ms,)
@@ -203,7 +203,7 @@ def contact_response(hours: int) -> Metric:
     name = "contact_response" if hours == 24 else f"contact_response_{hours}h"
     return Metric(
         name, "message", contribution, deadlines, False, f"Replies within {hours} hours",
-        reads=frozenset({"received_ms", "needs_reply", "replied_ms"}),
+        reads=frozenset({"received_ms", "needs_reply", "replied_ms", "marketplace", "channel"}),
     )
 
 
@@ -212,45 +212,45 @@ def contact_response(hours: int) -> Metric:
 _RETURN_DECISION_MS: Final = 48 * HOUR_MS
 
 
-def _return_dissatisfaction(f: ReturnFacts, wm: int) -> int:
+def _return_dissatisfaction(f: ReturnFacts, wm: int, cal: Calendar) -> int:
     requested = f.requested_ms
     if requested is None:
         return 0
     if f.satisfied is False or f.rejected_invalid:
-        return pack(requested, True)
+        return cal.pack(requested, True)
     due = requested + _RETURN_DECISION_MS
     decision = min(
         (t for t in (f.authorised_ms, f.rejected_ms, f.refunded_ms) if t is not None),
         default=None,
     )
     if decision is None:
-        return pack(requested, wm > due)
-    return pack(requested, decision > due)
+        return cal.pack(requested, wm > due)
+    return cal.pack(requested, decision > due)
 
 
-def _return_deadlines(f: ReturnFacts) -> tuple[int, ...]:
+def _return_deadlines(f: ReturnFacts, cal: Calendar) -> tuple[int, ...]:
     decided = (f.authorised_ms, f.rejected_ms, f.refunded_ms)
     if f.requested_ms is None or any(t is not None for t in decided):
         return ()
     return (f.requested_ms + _RETURN_DECISION_MS,)
 
 
-def _refund_timeliness(f: ReturnFacts, wm: int) -> int:
+def _refund_timeliness(f: ReturnFacts, wm: int, cal: Calendar) -> int:
     received = f.received_ms
     if received is None:
         return 0
-    due = add_business_days(received, 2)
+    due = cal.add_business_days(received, 2)
     refunded = f.refunded_ms
-    return pack(received, (wm > due) if refunded is None else refunded > due)
+    return cal.pack(received, (wm > due) if refunded is None else refunded > due)
 
 
-def _refund_deadlines(f: ReturnFacts) -> tuple[int, ...]:
+def _refund_deadlines(f: ReturnFacts, cal: Calendar) -> tuple[int, ...]:
     if f.received_ms is None or f.refunded_ms is not None:
         return ()
-    return (add_business_days(f.received_ms, 2),)
+    return (cal.add_business_days(f.received_ms, 2),)
 
 
-_PLACED: Final = frozenset({"placed_ms", "channel"})
+_PLACED: Final = frozenset({"placed_ms", "channel", "marketplace"})
 
 ORDER_DEFECT = register(Metric(
     "order_defect", "order", _order_defect, _none, True, "Order defect rate",
@@ -280,12 +280,12 @@ RETURN_DISSATISFACTION = register(Metric(
     "return_dissatisfaction", "return", _return_dissatisfaction, _return_deadlines, True,
     "Return dissatisfaction rate",
     reads=frozenset({"requested_ms", "satisfied", "rejected_invalid", "authorised_ms",
-                     "rejected_ms", "refunded_ms"}),
+                     "rejected_ms", "refunded_ms", "marketplace", "channel"}),
 ))
 REFUND_TIMELINESS = register(Metric(
     "refund_timeliness", "return", _refund_timeliness, _refund_deadlines, True,
     "Late refund rate",
-    reads=frozenset({"received_ms", "refunded_ms"}),
+    reads=frozenset({"received_ms", "refunded_ms", "marketplace", "channel"}),
 ))
 NEGATIVE_FEEDBACK = register(Metric(
     "negative_feedback", "order", _negative_feedback, _none, True, "Negative feedback rate",

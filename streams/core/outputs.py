@@ -8,7 +8,7 @@ from typing import Final, Literal
 
 import msgspec
 
-from streams.core.alerts import HEALTH_OF_STATUS, STATUS_NAMES, Health, Status
+from streams.core.alerts import STATUS_NAMES, Health, Status
 from streams.core.clock import iso_day, iso_ms
 from streams.core.engine import Engine
 
@@ -48,6 +48,10 @@ class RateValue(msgspec.Struct, frozen=True, kw_only=True):
     """The target version in force."""
     order_ids: list[str]
     """Recent objects that counted against the seller within the window."""
+    marketplace: str | None = None
+    """The marketplace the rate counts (None: every marketplace). Added in schema 2."""
+    channel: Literal["seller", "marketplace"] | None = None
+    """The channel the rate counts (None: both). Added in schema 2."""
 
 
 class SellerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +67,9 @@ class SellerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """Worst status across the rates: healthy, at_risk or critical."""
     rates: list[RateValue]
     """Every judged rate."""
+    marketplace_health: dict[str, Health] = {}
+    """Per marketplace some rate is filtered on, the worst status over its rates. Added in
+    schema 2; absent in older records, meaning none."""
 
 
 DEAD_LETTER_MAX_VALUE_BYTES: Final = 256 * 1024
@@ -189,12 +196,15 @@ def snapshot(engine: Engine, seller_id: str) -> SellerSnapshot | None:
                 window_end=iso_day(engine.win_hi[j]),
                 target_version=version.version_id,
                 order_ids=engine.order_ids(seller, j, num, den),
+                marketplace=entry.marketplace,
+                channel=entry.channel,  # type: ignore[arg-type]
             )
         )
     return SellerSnapshot(
         seller_id=seller_id,
         as_of=iso_ms(engine.clock_ms),
         target_profile=engine.profile.name,
-        account_health=HEALTH_OF_STATUS[max(seller.status, default=0)],
+        account_health=engine.health(seller),
         rates=rates,
+        marketplace_health={m: engine.health(seller, m) for m in engine.profile.marketplaces},
     )

@@ -33,7 +33,7 @@ DENSE_SPAN: Final = 400
 """Most days one dense run of a metric's buckets covers (windows are at most 90 days,
 anchors a few weeks ahead); wider, the days go to a dict."""
 NEVER_DAY: Final = 2**62
-"""A day that never comes."""
+"""A day (or instant) that never comes."""
 Days: TypeAlias = "array[int] | dict[int, int]"
 """A seller's buckets of one metric: a dense run of days or, spread wide, a dict."""
 
@@ -41,7 +41,7 @@ Days: TypeAlias = "array[int] | dict[int, int]"
 class SellerState:
     """Everything the engine holds for one seller."""
 
-    __slots__ = ("buckets", "cold", "messages", "next_day", "orders", "recent", "returns",
+    __slots__ = ("buckets", "cold", "messages", "next_ms", "orders", "recent", "returns",
                  "seller_id", "status", "sums")
 
     def __init__(self, seller_id: str, n_slots: int, n_entries: int) -> None:
@@ -65,10 +65,10 @@ class SellerState:
         """Per rate, packed (den, num) over its current window (no int object per sum)."""
         self.status = bytearray(n_entries)
         """Per rate, the current status (see streams.core.alerts)."""
-        self.next_day = NEVER_DAY
-        """The first day on which a window sum of this seller changes by the windows moving
-        alone (a bucket leaves or enters a window); derived, never saved. The engine moves
-        a seller's windows on that day only (`Engine._new_day`)."""
+        self.next_ms = NEVER_DAY
+        """The first instant (a local day's start) at which a window sum of this seller
+        changes by the windows moving alone (a bucket leaves or enters a window); derived,
+        never saved. The engine moves a seller's windows then only (`Engine._new_day`)."""
         self.recent: list[dict[str, tuple[int, str, int]] | None] | None = None
         """Per metric slot, the objects counting against the seller: object key -> (anchor
         day, order id, its `last_ms` when it went to the cold store); None while nothing

@@ -234,17 +234,21 @@ class PopulationCollector(Collector):
                         for b, bound in enumerate(RATE_BUCKETS):
                             if rate <= bound:
                                 buckets[j][b] += 1
+        # The rate's name is distinct within the profile (a split rate's ends in its values);
+        # its marketplace and channel are labels too ("" when the rate has no filter), bounded
+        # by the profile's entries.
         sellers = GaugeMetricFamily("sellerperf_sellers", "Sellers by rate and status",
-                                    labels=["metric", "status"])
+                                    labels=["metric", "marketplace", "channel", "status"])
         rates = HistogramMetricFamily("sellerperf_seller_rate_ratio",
                                       "Distribution of each rate across sellers",
-                                      labels=["metric"])
+                                      labels=["metric", "marketplace", "channel"])
         for j, entry in enumerate(entries):
+            dims = [entry.marketplace or "", entry.channel or ""]
             for s, name in enumerate(STATUS_NAMES):
-                sellers.add_metric([entry.name, name], counts[j][s])
+                sellers.add_metric([entry.name, *dims, name], counts[j][s])
             cumulative = [(str(bound), buckets[j][b]) for b, bound in enumerate(RATE_BUCKETS)]
             cumulative.append(("+Inf", observed[j]))
-            rates.add_metric([entry.name], cumulative, sum_value=sums[j])
+            rates.add_metric([entry.name, *dims], cumulative, sum_value=sums[j])
         yield sellers
         yield rates
         yield lag

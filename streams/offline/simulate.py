@@ -221,7 +221,7 @@ class _Simulation:
             lam = seller.rate * factor
             placed.extend((start + int(r() * DAY_MS), seller) for _ in range(_poisson(rng, lam)))
             for _ in range(_poisson(rng, lam * 0.03)):
-                self.message(seller, None, start + int(r() * DAY_MS))
+                self.message(seller, None, start + int(r() * DAY_MS), seller.market)
         placed.sort(key=lambda p: p[0])
         return placed
 
@@ -234,21 +234,23 @@ class _Simulation:
         promised = expected + (2 + int(r() * 4)) * DAY_MS
         x = r()
         market = seller.market if x < 0.9 else _MARKETS[int((x - 0.9) * 50)]
+        channel = "marketplace" if fba else "seller"
         x = r()
         units = 1 if x < 0.8 else 2 if x < 0.95 else 3 + int((x - 0.95) * 80)
         self.emit(t0, "order_placed", seller.sid, {
-            "order_id": oid, "marketplace": market, "channel": "marketplace" if fba else "seller",
+            "order_id": oid, "marketplace": market, "channel": channel,
             "expected_ship_at": format_time_ms(expected),
             "promised_delivery_at": format_time_ms(promised), "units": units})
         mode = seller.mode if t0 >= seller.degrade_ms else ""
         if r() < 0.15:
-            self.message(seller, oid, t0 + HOUR_MS + int(r() * 10 * DAY_MS))
+            self.message(seller, oid, t0 + HOUR_MS + int(r() * 10 * DAY_MS), market, channel)
         if self.cancel(seller, oid, t0, expected, fba, mode):
             return
         delivered = self.ship(seller, oid, t0, expected, promised, fba, mode)
         self.after_sale(seller, oid, t0, delivered or promised, mode)
         if delivered and r() < 0.05:
-            self.return_flow(seller, oid, delivered + DAY_MS + int(r() * 25 * DAY_MS))
+            self.return_flow(seller, oid, delivered + DAY_MS + int(r() * 25 * DAY_MS), market,
+                             channel)
 
     def cancel(self, seller: _Seller, oid: str, t0: int, expected: int, fba: bool,
                mode: str) -> bool:
@@ -360,13 +362,17 @@ class _Simulation:
                   {"order_id": oid, "claim_id": cid, "decision": decision,
                    "seller_at_fault": at_fault})
 
-    def message(self, seller: _Seller, oid: str | None, t: int) -> None:
+    def message(self, seller: _Seller, oid: str | None, t: int, market: str,
+                channel: str | None = None) -> None:
         r = self.r
         mid = seller.next_id("M")
         needs = r() < 0.8
         extra: dict[str, Any] = {"message_id": mid, "order_id": oid, "needs_reply": needs}
         if oid is None and r() < 0.5:
             del extra["order_id"]  # the field is optional
+        extra["marketplace"] = market  # optional: a pre-sale question has no channel
+        if channel is not None:
+            extra["channel"] = channel
         self.emit(t, "message_received", seller.sid, extra)
         x = r()
         if not needs:
@@ -383,11 +389,14 @@ class _Simulation:
         if delay >= 0:
             self.emit(t + delay, "seller_replied", seller.sid, {"message_id": mid})
 
-    def return_flow(self, seller: _Seller, oid: str, requested: int) -> None:
+    def return_flow(self, seller: _Seller, oid: str, requested: int, market: str,
+                    channel: str) -> None:
         r = self.r
         rid = seller.next_id("R")
         sid = seller.sid
-        self.emit(requested, "return_requested", sid, {"return_id": rid, "order_id": oid})
+        self.emit(requested, "return_requested", sid, {"return_id": rid, "order_id": oid,
+                                                        "marketplace": market,
+                                                        "channel": channel})
         bad = seller.mode == "bad_returns" and requested >= seller.degrade_ms
         x = r()
         if bad and x < 0.2:
