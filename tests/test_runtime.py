@@ -267,7 +267,7 @@ def test_a_restored_partition_answers_the_view_before_any_new_record() -> None:
     out = rt.process([Record("orders", 0, i, b"S1", placed(i, 5 + i)) for i in range(3)],
                      lambda p: store, lambda t, p: True)
     _save(out.writes[0], store)
-    _save(rt.flush_idle(lambda t, p: True, now_s=100.0, idle_s=1.0).writes[0], store)
+    _save(rt.tick(lambda t, p: True, now_s=100.0, idle_s=1.0).writes[0], store)
     again = runtime()
     again.assign({0})
     assert again.view("S1") is None

@@ -441,3 +441,19 @@ def test_a_day_moves_only_the_sellers_whose_sums_change_and_every_sum_stays_righ
     # Fewer moves than sellers held times days: quiet days move no one.
     assert 0 < engine.stats.sellers_slid_total < sum(held)
     assert days_seen >= 70
+
+
+def test_a_cancelled_order_is_kept_while_it_can_still_ship(amazon, ev):
+    # Found by the property tests: a cancelled, unshipped order was dropped ~90 days after
+    # its anchors, and a ship confirmation 116 days after the order then counted nowhere
+    # (a shipped order counts whatever its cancel register says: see late_shipment).
+    engine = Engine(amazon)
+    engine.apply(ev.placed("c", T0, channel="seller", ship_by=T0 + 2 * DAY_MS))
+    engine.apply(ev.make("order_cancelled", T0 + DAY_MS, order_id="c", cancelled_by="buyer",
+                         reason="changed mind"))
+    ship = T0 + 116 * DAY_MS
+    engine.advance(ship - 1)
+    engine.apply(ev.shipped("c", ship))
+    engine.apply(ev.make("tracking_validated", ship + HOUR_MS, order_id="c"))
+    assert engine.rates("s1")["valid_tracking_rate_30d"] == (1, 1)
+    assert engine.stats.orphan_events_total == 0

@@ -256,7 +256,7 @@ def expiry_ms(kind: Kind, f: Any, hold_ms: int) -> int:
             return f.last_ms + ORPHAN_HORIZON_MS  # type: ignore[no-any-return]
         latest = max(f.placed_ms, f.expected_ship_ms, f.promised_ms, f.ship_ms or 0)
         expiry: int = latest + max(hold_ms, LATE_FACT_HORIZON_MS)
-        if f.ship_ms is None and f.cancelled_by is None:  # open: it can still ship
+        if f.ship_ms is None:  # open: it can still ship (cancelled or not: it still counts)
             expiry = max(expiry, f.placed_ms + ORDER_MAX_AGE_MS + MAX_CORRECTION_MS)
         return expiry
     if kind == "message":
