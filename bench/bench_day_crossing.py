@@ -58,8 +58,20 @@ from streams.core.events import (  # noqa: E402
 from streams.core.targets import load_profile  # noqa: E402
 from streams.offline.report import table  # noqa: E402
 
-MIDNIGHT_MS: Final = 1_772_409_600_000
-"""2026-03-02T00:00:00Z, a Monday: the day boundary crossed."""
+PROFILE: Final = "amazon-us"
+_DAY: Final = 20_514
+"""2026-03-02, a Monday."""
+
+
+def _midnight_ms() -> int:
+    """The first ms of 2026-03-02 in the profile's calendar: the day boundary crossed
+    (amazon-us counts days in US Pacific time: 08:00 UTC; a profile on UTC days: 00:00)."""
+    starts = {e.calendar.start_ms(_DAY) for e in load_profile(PROFILE).entries
+              if hasattr(e, "calendar")}
+    return min(starts) if starts else _DAY * DAY_MS
+
+
+MIDNIGHT_MS: Final = _midnight_ms()
 HALF_MINUTE_MS: Final = 30_000
 LATE_ORDERS: Final = 4
 """Orders of an alert seller due to ship in the minute and never shipped."""
@@ -199,7 +211,7 @@ def measure(sellers: int, *, orders: int, spread_days: int, alerting: int, rate:
     """Build the engine, stream the minute around midnight through it, time every event."""
     gc.set_threshold(*GC_THRESHOLDS)
     start_ms = MIDNIGHT_MS - HALF_MINUTE_MS
-    engine = Engine(load_profile("amazon-us"))
+    engine = Engine(load_profile(PROFILE))
     deadlines = alert_sellers(alerting, start_ms)
     rss_before = rss_bytes()
     gc.disable()  # building allocates millions of long-lived objects: no point scanning them

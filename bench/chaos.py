@@ -614,10 +614,13 @@ def _compare(settings: Settings, plan: Plan, records: Log, placed: list[Where],
         if m.value is not None:
             last[m.key.decode()] = orjson.loads(m.value)
     # Each worker's clock is its own partitions' newest event time when the data is not
-    # live, so a snapshot's as_of may be behind the replay's (the file's newest): compare
-    # the rates, statuses and account health.
-    def judged(snap: dict[str, Any]) -> Any:
-        return {k: v for k, v in snap.items() if k != "as_of"}
+    # live, and a seller's last snapshot is from its last change, so a snapshot's as_of (and
+    # window dates) may be behind the replay's: compare rates, statuses and health.
+    def judged(snap: Any) -> Any:  # a snapshot, its clock fields (and windows) left out
+        if isinstance(snap, dict):
+            return {k: judged(v) for k, v in snap.items()
+                    if k not in ("as_of", "window_start", "window_end")}
+        return [judged(v) for v in snap] if isinstance(snap, list) else snap
 
     differ = sorted(s for s in snaps if s in last and judged(last[s]) != judged(snaps[s]))
     report.as_of_behind = sum(1 for s in snaps if s in last and last[s]["as_of"]

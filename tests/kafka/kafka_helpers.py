@@ -136,13 +136,33 @@ def last_snapshots(settings: Settings) -> dict[str, dict[str, Any]]:
     return out
 
 
+_CLOCK_FIELDS = ("as_of", "window_start", "window_end")
+
+
+def without_as_of(snaps: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Snapshots but their `as_of` and window dates: a seller's last record on the metrics
+    topic is from its last change, and the clock (so the windows) may have moved on since
+    with nothing to tell (a snapshot is published when a seller's rates or statuses change,
+    not at every step of the clock: a day costs only the sellers whose sums change)."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in _CLOCK_FIELDS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return {seller: strip(snap) for seller, snap in snaps.items()}
+
+
 def settled_snapshots(settings: Settings, want: dict[str, dict[str, Any]],
                       timeout_s: float = 20.0) -> dict[str, dict[str, Any]]:
-    """The metrics topic's last record per seller, once it equals `want` or `timeout_s` has
-    passed (the last snapshots wait for the idle flush after the last commit)."""
+    """The metrics topic's last record per seller, but its `as_of` (see `without_as_of`),
+    once it equals `want`'s or `timeout_s` has passed (the last snapshots wait for the idle
+    flush after the last commit)."""
     deadline = time.monotonic() + timeout_s
+    want = without_as_of(want)
     while True:
-        got = last_snapshots(settings)
+        got = without_as_of(last_snapshots(settings))
         if got == want or time.monotonic() > deadline:
             return got
         time.sleep(1.0)
