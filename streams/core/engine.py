@@ -711,10 +711,10 @@ class Engine:
         changed = False
         for slot, entries in enumerate(self.plan.entries_of_slot):
             buckets = seller.buckets[slot]
-            if buckets is None and not any(sums[j] for j in entries):
-                continue
             for j in entries:
                 before = sums[j]
+                if buckets is None and not before:
+                    continue  # nothing counted here, before or now
                 if buckets:
                     if old_hi[j] == _NEVER:
                         sums[j] = window_sum(buckets, self.win_lo[j], self.win_hi[j])
