@@ -366,6 +366,8 @@ class Report:
     corrected_sellers: int = 0
     """Sellers with a late event (the stalled topic's, or an alert marked a correction):
     their alerts are left out of the comparison, their rates are not."""
+    settled_on_one: bool = False
+    """Whether one worker held every partition, restored, before the comparison."""
     as_of_behind: int = 0
     """Sellers whose last snapshot's clock (its worker's) is not the replay's."""
     malformed_repeated: int = 0
@@ -382,6 +384,8 @@ class Report:
         out = []
         if not self.finished:
             out.append(f"the workers did not commit every input record: {self.progress}")
+        if not self.settled_on_one:
+            out.append("no single worker came to hold every partition at the end")
         for k in ("lost", "duplicated", "wrong", "unexpected"):
             if a.get(k):
                 out.append(f"alerts {k}: {a[k]}")
@@ -434,6 +438,14 @@ def run(plan: Plan, bootstrap: str, work: Path, broker: Broker | None = None) ->
                 w.wait_web()
         report.finished, report.progress = _wait_done(settings, plan.finish_timeout_s,
                                                       workers, report)
+        # One clock at the end. With the data not live, a worker's clock is the newest event
+        # time of the partitions it holds (no worker sees the others'), so two workers end
+        # on two clocks, and rates whose windows or deadlines lie between them differ from
+        # the replay's one clock (docs/semantics.md). The group settles on one worker, which
+        # restores every partition and moves them all to the whole log's newest time.
+        for w in workers[1:]:
+            w.signal(signal.SIGTERM)
+        report.settled_on_one = _wait_all_ready(workers[0], plan.partitions, 120.0)
         _wait_quiet(settings, plan.idle_flush_s * 2 + 3)
         report.error_lines = sum(w.log_path.read_text(errors="replace").count("] [ERROR] ")
                                  for w in workers)
@@ -543,6 +555,20 @@ def _wait_done(settings: Settings, timeout_s: float, workers: list[Worker],
                 w.start()
         time.sleep(1.0)
     return False, now
+
+
+def _wait_all_ready(worker: Worker, partitions: int, timeout_s: float) -> bool:
+    """Until the worker holds every partition, restored (/health/ready); whether it did."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and worker.alive():
+        try:
+            state = orjson.loads(worker.get("/health/ready", timeout=2))
+        except OSError:  # 503 while restoring, or not answering yet
+            state = {}
+        if state.get("status") == "ready" and len(state.get("partitions", {})) == partitions:
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def _wait_quiet(settings: Settings, quiet_s: float) -> None:
@@ -689,6 +715,7 @@ def table(report: Report) -> str:
     rows += [(f"  {k}", str(v)) for k, v in report.records.items()]
     rows += [("workers finished", f"{report.finished} (committed {report.progress[0]} of "
                                   f"{report.progress[1]})"),
+             ("one worker holds every partition at the end", str(report.settled_on_one)),
              ("input offsets skipped (metric)", f"{report.skipped_offsets:.0f}"),
              ("alerts", "")]
     rows += [(f"  {k}", str(v)) for k, v in report.alerts.items()]

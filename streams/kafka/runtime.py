@@ -414,10 +414,11 @@ class Runtime:
             if live:
                 assert wall_ms is not None
                 alerts = part.drain(max(newest, wall_ms) - lateness)
-            elif part.pending and idle:
-                log.info("Partition %d idle for %.1f s with every input read: applying the "
-                         "%d events held back", partition, now_s - pr.taken_at_s,
-                         part.pending)
+            elif idle and (part.pending or part.engine.clock_ms < newest):
+                if part.pending:
+                    log.info("Partition %d idle for %.1f s with every input read: applying "
+                             "the %d events held back", partition, now_s - pr.taken_at_s,
+                             part.pending)
                 alerts = part.flush(newest)
                 flushed = True
             else:
