@@ -207,7 +207,7 @@ def rss_bytes() -> int:
 
 
 def measure(sellers: int, *, orders: int, spread_days: int, alerting: int, rate: float,
-            seed: int) -> dict[str, Any]:
+            seed: int, settle_day: bool = False) -> dict[str, Any]:
     """Build the engine, stream the minute around midnight through it, time every event."""
     gc.set_threshold(*GC_THRESHOLDS)
     start_ms = MIDNIGHT_MS - HALF_MINUTE_MS
@@ -216,7 +216,13 @@ def measure(sellers: int, *, orders: int, spread_days: int, alerting: int, rate:
     rss_before = rss_bytes()
     gc.disable()  # building allocates millions of long-lived objects: no point scanning them
     started = time.perf_counter()
-    built = build(engine, sellers, orders, spread_days, deadlines, start_ms, seed)
+    if settle_day:
+        # Built a day early, then one day crossed before the minute: retention drops what
+        # the history left past its expiry then, not at the midnight measured.
+        built = build(engine, sellers, orders, spread_days, deadlines, start_ms - DAY_MS, seed)
+        engine.advance(start_ms)
+    else:
+        built = build(engine, sellers, orders, spread_days, deadlines, start_ms, seed)
     build_s = time.perf_counter() - started
     gc.enable()
     gc.collect()
@@ -356,6 +362,9 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=1000.0,
                    help="events per second of the stream through the minute [%(default)s]")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--settle-day", action="store_true",
+                   help="build a day early and cross one day before the minute (retention of "
+                        "a long history then happens before the midnight measured)")
     p.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "day-crossing.json")
     p.add_argument("--render", type=Path, default=None,
                    help="print the table of a saved result file and exit (no measuring)")
@@ -373,7 +382,8 @@ def main() -> int:
     if any(n < 1 for n in sizes) or args.orders < 1 or args.spread_days < 2 or args.rate <= 0:
         p.error("--sellers, --orders, --rate must be positive and --spread-days at least 2")
     kw = {"orders": args.orders, "spread_days": args.spread_days,
-          "alerting": args.alert_sellers, "rate": args.rate, "seed": args.seed}
+          "alerting": args.alert_sellers, "rate": args.rate, "seed": args.seed,
+          "settle_day": args.settle_day}
     if args.one:
         print(json.dumps(measure(sizes[0], **kw)))
         return 0
@@ -388,6 +398,8 @@ def main() -> int:
                             ("--alert-sellers", args.alert_sellers), ("--rate", args.rate),
                             ("--seed", args.seed)):
             child += [flag, str(value)]
+        if args.settle_day:
+            child.append("--settle-day")
         done = subprocess.run(child, capture_output=True, text=True)
         if done.returncode != 0:
             print(done.stderr[-2000:], file=sys.stderr)
