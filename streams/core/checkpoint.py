@@ -136,17 +136,31 @@ class PartitionState(msgspec.Struct, frozen=True):
     held_from: dict[str, int] = {}
     """Per input topic, the lowest offset whose event was still held back (not saved in
     `pending`: the source delivers it again)."""
+    unpublished: list[str] = []
+    """Sellers changed whose snapshot was not yet published (snapshots are published at
+    most every so often): published after a restore, so a hand-over or a crash loses none."""
+    unpublished_all: bool = False
+    """Too many of them to list: publish every seller's snapshot after a restore."""
+
+
+UNPUBLISHED_LISTED: Final = 10_000
+"""Most unpublished sellers listed by name in a partition state (it must stay one small
+Kafka record); beyond, every seller is published again after a restore."""
 
 
 def partition_state(part: Partition, positions: dict[str, int],
                     topic_max_ms: dict[str, int], include_pending: bool = True,
                     held_from: dict[str, int] | None = None) -> bytes:
-    """The partition's own state as bytes."""
+    """The partition's own state as bytes (with the sellers whose snapshot is due: the
+    engine's `changed`)."""
     seq = part.sequencer
     pending = [encode_event(e) for e in seq.pending_events()] if include_pending else []
+    changed = part.engine.changed
+    many = len(changed) > UNPUBLISHED_LISTED
     return msgspec.msgpack.encode(PartitionState(
         part.engine.clock_ms, seq.released_ms, seq.max_seen_ms, seq.last_released, pending,
         part.too_late_total, positions, topic_max_ms, held_from or {},
+        [] if many else sorted(changed), many,
     ))
 
 
@@ -161,6 +175,9 @@ def restore_partition(part: Partition, blob: bytes | None,
         part.sequencer.restore(events, state.released_ms, state.max_seen_ms,
                                (state.last_released[0], state.last_released[1]))
         part.too_late_total = state.too_late_total
+        engine = part.engine
+        engine.changed.update(engine.sellers if state.unpublished_all else
+                              (s for s in state.unpublished if s in engine.sellers))
     return state
 
 
