@@ -651,11 +651,21 @@ def _compare(settings: Settings, plan: Plan, records: Log, placed: list[Where],
         return [judged(v) for v in snap] if isinstance(snap, list) else snap
 
     differ = sorted(s for s in snaps if s in last and judged(last[s]) != judged(snaps[s]))
+    # A seller with nothing counted and nothing judged never changed: the worker has no
+    # snapshot of it to publish (the replay lists every seller it saw).
+    no_snapshot = {s for s in set(snaps) - set(last)
+                   if any(r["denominator"] or r["status"] != "insufficient_data"
+                          for r in snaps[s]["rates"])}
     report.as_of_behind = sum(1 for s in snaps if s in last and last[s]["as_of"]
                               != snaps[s]["as_of"])
     report.sellers = {"expected": len(snaps), "differ": len(differ),
-                      "missing": len(set(snaps) - set(last)),
+                      "missing": len(no_snapshot),
                       "unexpected": len(set(last) - set(snaps))}
+    for seller in sorted(no_snapshot)[:3]:
+        rates = {r["metric"]: (r["numerator"], r["denominator"]) for r in snaps[seller]["rates"]
+                 if r["denominator"]}
+        report.seller_examples.append(f"missing {seller}: replay's rates with a denominator "
+                                      f"{rates}, health {snaps[seller]['account_health']}")
     for seller in differ[:4]:
         a = {r["metric"]: (r["numerator"], r["denominator"]) for r in last[seller]["rates"]}
         b = {r["metric"]: (r["numerator"], r["denominator"]) for r in snaps[seller]["rates"]}
