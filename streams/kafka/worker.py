@@ -174,8 +174,9 @@ def create_app(settings: Settings) -> faust.App:
         # Unknown until the first fetch of that partition: hold the watermark back till then.
         return read_to_end(position, highwater, polled, newest_ms.get(partition, 0))
 
-    assigned_in = [0]
-    """The rebalance (Faust's count) whose assignment this worker last received."""
+    assigned_in = [-1]
+    """The rebalance (Faust's count) whose assignment this worker last received (-1: none
+    yet)."""
 
     def revoking() -> bool:
         """Whether a rebalance has started and its new assignment has not come yet."""
@@ -421,24 +422,12 @@ def create_app(settings: Settings) -> faust.App:
 
     app.on_partitions_revoked.connect(cast(Any, on_revoked))
 
-    seen_assignment = [-1]
-    """The rebalance (Faust's count) whose assignment the web view last saw."""
-
-    async def on_assigned_for_web(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
-        seen_assignment[0] = app.rebalancing_count
-
-    app.on_partitions_assigned.connect(cast(Any, on_assigned_for_web))
-
     def assigned_inputs() -> set[int] | None:
         """The input partitions assigned to this worker; None before its first assignment
         and from a rebalance's start to its assignment."""
-        if seen_assignment[0] != app.rebalancing_count:
+        if assigned_in[0] != app.rebalancing_count:
             return None
-        try:
-            assigned = app.consumer.assignment()
-        except Exception:  # not started yet
-            return None
-        return {tp.partition for tp in assigned if tp.topic in settings.input_topics}
+        return set(runtime.assigned)
 
     web.install(app, table, runtime, settings, registry, assigned_inputs)
     del process, flush_idle
